@@ -1,0 +1,1 @@
+//! Harness that drives the real terraform CLI.
