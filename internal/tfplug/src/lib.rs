@@ -1,0 +1,22 @@
+//! tfplug: a framework for Terraform providers written in Rust, over plugin protocol v6.
+//!
+//! A provider author implements [`Provider`], [`Resource`], [`DataSource`],
+//! [`EphemeralResource`] and [`Function`] with plain [`Value`]s and [`Diagnostics`]; the
+//! framework speaks the protocol (handshake, mutual TLS, gRPC, msgpack), does the shared plan
+//! mechanics and turns panics into diagnostics. `serve` runs a provider as Terraform's plugin.
+
+pub mod diag;
+pub mod path;
+pub mod schema;
+pub mod value;
+pub mod resource;
+mod plan;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use path::AttributePath;
+pub use resource::{
+    Context, DataSource, EphemeralResource, Function, FunctionError, Opened, Parameter, PlanChange, Private,
+    Provider, Resource, Signature,
+};
+pub use schema::{Attribute, Block, BlockNesting, NestedBlock, Nesting, Schema};
+pub use value::{Number, Type, Value};
