@@ -1,1 +1,43 @@
-//! cluster
+//! The Kubernetes side of terraform-provider-testnet: connecting to a cluster, StorageClasses,
+//! shared-state PersistentVolumeClaims and the network-state lock on a Lease.
+//!
+//! Plain Rust types in, typed errors ([`ClusterError`], [`LockError`]) out; nothing here knows
+//! Terraform, so the same code serves the provider, command-line tools and tests. All operations
+//! go through kube-rs's generic `Api<K>`, so every kind shares one error mapping.
+//!
+//! k8s-openapi needs exactly one Kubernetes version feature per build; this crate enables `latest`
+//! (v1_37). Every crate in the workspace that depends on k8s-openapi must pick the same one.
+
+mod claim;
+mod connect;
+mod error;
+mod lock;
+mod storage_class;
+mod validate;
+
+pub use claim::{
+    claim_ready, ClaimSpec, ClaimStatus, DataSource, SelectorRequirement, VolumeSelector,
+    LABEL_MANAGED_BY, LABEL_NETWORK, LABEL_ROLE, MANAGED_BY, PVC_PROTECTION_FINALIZER,
+};
+pub use connect::{
+    connect, resolve_source, Cluster, ConnectionConfig, ExecConfig, ServerVersion, Source,
+    ENV_CONTEXT, ENV_HOST, ENV_TOKEN,
+};
+pub use error::{ClusterError, FieldCause, ObjectRef};
+pub use lock::{
+    default_holder, holder_from, lease_expiry, next_poll, retry_after, view_lease, LeaseView,
+    LockError, LockRequest, LockState, ReleaseOutcome,
+};
+pub use storage_class::{
+    immutable_changes, tier_preset, Cloud, StorageClassInfo, StorageClassSpec, Tier, TopologyTerm,
+    DEFAULT_CLASS_ANNOTATION,
+};
+pub use validate::{
+    parse_quantity, validate_dns1123_label, validate_dns1123_subdomain, AccessMode, EnumError,
+    NameError, Quantity, QuantityError, ReclaimPolicy, VolumeBindingMode, VolumeMode,
+};
+
+/// Timestamps of lock state (RFC 3339 when displayed).
+pub use k8s_openapi::jiff::Timestamp;
+/// Cancellation of long waits (Terraform interrupt).
+pub use tokio_util::sync::CancellationToken;
