@@ -1,1 +1,31 @@
-//! catalog
+//! The catalog of snapshot artifacts in one store prefix: publishing (archive → upload → verify
+//! → metadata → index → latest pointer → retention), reading, verifying, restoring and deleting.
+//!
+//! Layout of a store prefix (see `README.md`):
+//!
+//! | key | what |
+//! |---|---|
+//! | `<network>-<kind>-<label>.tar.lz4` | the artifact (tar stream, LZ4 frame) |
+//! | `<network>-<kind>-<label>.json` | its [`ArtifactMeta`] |
+//! | `base.json` | the [`Index`] of every artifact |
+//! | `<network>-<kind>-latest.json` | a [`LatestPointer`] to the newest artifact of a network and kind |
+//! | `<network>-<kind>-tarball` | S3 only: empty object whose website redirect forwards to the newest artifact |
+//!
+//! Concurrent publishers into one prefix are safe: every change of `base.json` and of a pointer is
+//! a conditional write retried on conflict, so no entry is lost and pointers only move forward.
+
+mod doc;
+mod error;
+pub mod memstore;
+mod meta;
+pub mod names;
+mod ops;
+mod publish;
+
+pub use error::{CatalogError, Result};
+pub use meta::{hex, ArtifactMeta, Index, LatestPointer, INDEX_FORMAT_VERSION};
+pub use names::{artifact_key, latest_key, metadata_key, redirect_key, INDEX_KEY};
+pub use ops::{
+    delete_artifact, get, latest, list, restore_artifact, verify_artifact, VerifyReport,
+};
+pub use publish::{apply_retention, publish, PublishRequest, VerifyMode};

@@ -1,0 +1,425 @@
+//! Publishing one artifact: archive, upload, verify, then make it visible (metadata, index,
+//! latest pointer) and apply retention.
+
+use std::path::PathBuf;
+
+use archiver::ArchiveOptions;
+use objstore::{ObjectMeta, ObjectStore, Precondition, PutOptions, StoreError};
+
+use crate::doc::{self, Change};
+use crate::error::{CatalogError, Result};
+use crate::meta::{hex, is_rfc3339, now_rfc3339, ArtifactMeta, Index};
+use crate::names::{self, INDEX_KEY};
+use crate::ops::{hash_object, set_latest_pointer};
+
+/// How thoroughly an upload is checked before it is published.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// The SHA-256 the store attests for what it holds (or, where it attests none, a re-read)
+    /// must equal the archiver's.
+    #[default]
+    Checksum,
+    /// Also read the object back through the archiver's verifier: LZ4 frame and tar structure,
+    /// file count and uncompressed size must match.
+    Full,
+}
+
+/// Everything needed to publish one artifact.
+pub struct PublishRequest {
+    /// DNS label, e.g. `ghostnet`.
+    pub network: String,
+    /// No `-`, e.g. `rolling` or `archive`.
+    pub kind: String,
+    /// Defaults to the block height when given, otherwise the UTC time `YYYYMMDD-HHMMSS`.
+    pub label: Option<String>,
+    pub block_height: Option<u64>,
+    pub block_hash: Option<String>,
+    /// RFC 3339.
+    pub block_time: Option<String>,
+    pub source_dir: PathBuf,
+    pub archive: ArchiveOptions,
+    pub verify: VerifyMode,
+    /// Keep only the newest N artifacts of this network and kind (N >= 1).
+    pub retain: Option<u32>,
+    /// Recorded in the metadata, e.g. `testnet-archiver/0.1.0`.
+    pub tool_version: String,
+}
+
+impl PublishRequest {
+    /// A request with defaults: generated label, default excludes, checksum verification,
+    /// no retention.
+    pub fn new(
+        network: impl Into<String>,
+        kind: impl Into<String>,
+        source_dir: impl Into<PathBuf>,
+    ) -> Self {
+        PublishRequest {
+            network: network.into(),
+            kind: kind.into(),
+            label: None,
+            block_height: None,
+            block_hash: None,
+            block_time: None,
+            source_dir: source_dir.into(),
+            archive: ArchiveOptions::default(),
+            verify: VerifyMode::default(),
+            retain: None,
+            tool_version: concat!("testnet-catalog/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+/// Publishes the artifact a request describes and returns its metadata.
+///
+/// Order matters: the artifact is uploaded under a key nobody else may hold (`IfAbsent`),
+/// verified, described by its metadata JSON, and only then entered into `base.json`. Any failure
+/// or cancellation before the index update removes what this call wrote, so a reader of the
+/// index never sees a half-published artifact. After the index update the latest pointer moves
+/// forward (never back) and retention runs; a failure there is reported as
+/// [`CatalogError::PartiallyPublished`] because the artifact itself is already public.
+pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<ArtifactMeta> {
+    names::validate_network(&req.network)?;
+    names::validate_kind(&req.kind)?;
+    let label = match &req.label {
+        Some(l) => l.clone(),
+        None => default_label(req.block_height),
+    };
+    names::validate_label(&label)?;
+    if let Some(t) = &req.block_time {
+        if !is_rfc3339(t) {
+            return Err(CatalogError::InvalidValue {
+                field: "block_time",
+                value: t.clone(),
+                reason: "not an RFC 3339 time; use e.g. 2026-01-01T12:00:00Z".into(),
+            });
+        }
+    }
+    if let Some(h) = &req.block_hash {
+        if h.is_empty() || h.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(CatalogError::InvalidValue {
+                field: "block_hash",
+                value: h.clone(),
+                reason: "must be non-empty without spaces or control characters".into(),
+            });
+        }
+    }
+    if req.retain == Some(0) {
+        return Err(CatalogError::InvalidValue {
+            field: "retain",
+            value: "0".into(),
+            reason: "keep at least 1 artifact, or leave retention unset".into(),
+        });
+    }
+    match std::fs::metadata(&req.source_dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(CatalogError::Source {
+                path: req.source_dir.display().to_string(),
+                detail: "is not a directory".into(),
+            })
+        }
+        Err(e) => {
+            return Err(CatalogError::Source {
+                path: req.source_dir.display().to_string(),
+                detail: e.to_string(),
+            })
+        }
+    }
+
+    let name = names::artifact_name(&req.network, &req.kind, &label);
+    let key = names::artifact_key(&name);
+    let cancel = req.archive.cancel.clone();
+    let cancelled = || cancel.as_ref().is_some_and(|c| c.is_cancelled());
+
+    // Fail early and cheaply when the name is taken; the IfAbsent upload below still decides
+    // races between publishers of the same name.
+    if let Some(existing) = store.head(&key).await? {
+        return Err(exists_error(store, &key, existing.sha256).await);
+    }
+    if cancelled() {
+        return Err(CatalogError::Cancelled);
+    }
+
+    let mut excludes = req.archive.excludes.clone();
+    if req.archive.use_default_excludes {
+        for d in archiver::DEFAULT_EXCLUDES {
+            if !excludes.iter().any(|e| e == d) {
+                excludes.push(d.to_string());
+            }
+        }
+    }
+
+    let (stream, handle) = archiver::archive(&req.source_dir, req.archive)?;
+    let put_opts = PutOptions {
+        content_type: Some("application/x-lz4".into()),
+        precondition: Precondition::IfAbsent,
+        website_redirect: None,
+        cancel: cancel.clone(),
+    };
+    tracing::info!(object = %store.url(&key), "uploading artifact");
+    let uploaded = store.put_stream(&key, stream, put_opts).await;
+    let archived = handle.finish().await;
+    let (put_meta, summary) = match (uploaded, archived) {
+        (Ok(p), Ok(s)) => (p, s),
+        (Ok(_), Err(e)) => {
+            // The store took a complete stream but the archiver reports a failure: not ours to keep.
+            remove_quietly(store, &[key.clone()]).await;
+            return Err(e.into());
+        }
+        // The archiver's own error explains a broken stream better than the store's.
+        (Err(StoreError::PreconditionFailed { .. }), _) => {
+            let existing = store.head(&key).await.ok().flatten().and_then(|m| m.sha256);
+            return Err(exists_error(store, &key, existing).await);
+        }
+        (Err(_), Err(e)) => return Err(e.into()),
+        (Err(StoreError::Cancelled { .. }), Ok(_)) => return Err(CatalogError::Cancelled),
+        (Err(e), Ok(_)) => return Err(e.into()),
+    };
+    for w in &summary.warnings {
+        tracing::warn!(object = %store.url(&key), warning = %w, "archiver warning");
+    }
+
+    let meta = ArtifactMeta {
+        name: name.clone(),
+        network: req.network.clone(),
+        kind: req.kind.clone(),
+        label,
+        block_height: req.block_height,
+        block_hash: req.block_hash.clone(),
+        block_time: req.block_time.clone(),
+        size_bytes: summary.compressed_bytes,
+        uncompressed_bytes: summary.uncompressed_bytes,
+        file_count: summary.file_count,
+        sha256: hex(&summary.sha256),
+        created_at: now_rfc3339(),
+        excludes,
+        tool_version: req.tool_version.clone(),
+        url: store.url(&key),
+    };
+
+    // Everything up to and including the index update is undone on failure.
+    let staged = async {
+        check_upload(store, &key, &put_meta, &meta, req.verify).await?;
+        if cancelled() {
+            return Err(CatalogError::Cancelled);
+        }
+        write_metadata(store, &meta).await?;
+        if cancelled() {
+            return Err(CatalogError::Cancelled);
+        }
+        add_to_index(store, &meta).await
+    };
+    if let Err(e) = staged.await {
+        remove_quietly(store, &[key.clone(), names::metadata_key(&name)]).await;
+        return Err(e);
+    }
+    tracing::info!(object = %meta.url, bytes = meta.size_bytes, "artifact published and indexed");
+
+    let after = async {
+        set_latest_pointer(store, &meta)
+            .await
+            .map_err(|e| partial(&name, "updating the latest pointer", e))?;
+        if let Some(n) = req.retain {
+            apply_retention(store, &req.network, &req.kind, n)
+                .await
+                .map_err(|e| partial(&name, "applying retention", e))?;
+        }
+        Ok::<_, CatalogError>(())
+    };
+    after.await?;
+    Ok(meta)
+}
+
+fn partial(name: &str, step: &'static str, e: CatalogError) -> CatalogError {
+    CatalogError::PartiallyPublished {
+        name: name.to_string(),
+        step,
+        source: Box::new(e),
+    }
+}
+
+fn default_label(block_height: Option<u64>) -> String {
+    match block_height {
+        Some(h) => h.to_string(),
+        None => {
+            let now = time::OffsetDateTime::now_utc();
+            format!(
+                "{:04}{:02}{:02}-{:02}{:02}{:02}",
+                now.year(),
+                u8::from(now.month()),
+                now.day(),
+                now.hour(),
+                now.minute(),
+                now.second()
+            )
+        }
+    }
+}
+
+async fn exists_error(
+    store: &dyn ObjectStore,
+    key: &str,
+    attested: Option<[u8; 32]>,
+) -> CatalogError {
+    let existing = match attested {
+        Some(s) => hex(&s),
+        None => {
+            match doc::read::<ArtifactMeta>(store, &names::metadata_key(names::name_from_key(key)))
+                .await
+            {
+                Ok(Some((m, _))) => m.sha256,
+                _ => "unknown".into(),
+            }
+        }
+    };
+    CatalogError::ArtifactExists {
+        url: store.url(key),
+        existing,
+    }
+}
+
+/// Checks what the store holds against what the archiver produced.
+async fn check_upload(
+    store: &dyn ObjectStore,
+    key: &str,
+    put: &ObjectMeta,
+    meta: &ArtifactMeta,
+    mode: VerifyMode,
+) -> Result<()> {
+    let url = store.url(key);
+    let mismatch =
+        |what: &'static str, expected: String, actual: String| CatalogError::VerifyFailed {
+            url: url.clone(),
+            what,
+            expected,
+            actual,
+        };
+    if put.size != meta.size_bytes {
+        return Err(mismatch(
+            "size",
+            meta.size_bytes.to_string(),
+            put.size.to_string(),
+        ));
+    }
+    let stored_sha = match put.sha256 {
+        Some(s) => hex(&s),
+        None => hash_object(store, key).await?.0,
+    };
+    if stored_sha != meta.sha256 {
+        return Err(mismatch("sha256", meta.sha256.clone(), stored_sha));
+    }
+    if mode == VerifyMode::Full {
+        let v = archiver::verify(store.get_stream(key).await?).await?;
+        if hex(&v.sha256) != meta.sha256 {
+            return Err(mismatch(
+                "sha256 (full read)",
+                meta.sha256.clone(),
+                hex(&v.sha256),
+            ));
+        }
+        if v.file_count != meta.file_count {
+            return Err(mismatch(
+                "file count",
+                meta.file_count.to_string(),
+                v.file_count.to_string(),
+            ));
+        }
+        if v.uncompressed_bytes != meta.uncompressed_bytes {
+            return Err(mismatch(
+                "uncompressed size",
+                meta.uncompressed_bytes.to_string(),
+                v.uncompressed_bytes.to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn write_metadata(store: &dyn ObjectStore, meta: &ArtifactMeta) -> Result<()> {
+    let key = names::metadata_key(&meta.name);
+    let body = serde_json::to_vec_pretty(meta).map_err(|e| CatalogError::CorruptDocument {
+        url: store.url(&key),
+        detail: e.to_string(),
+    })?;
+    // The IfAbsent upload of the artifact made this name ours; a stale metadata object left by
+    // someone else's crash is replaced.
+    let opts = PutOptions {
+        content_type: Some("application/json".into()),
+        ..PutOptions::default()
+    };
+    store.put_bytes(&key, body.into(), opts).await?;
+    Ok(())
+}
+
+async fn add_to_index(store: &dyn ObjectStore, meta: &ArtifactMeta) -> Result<()> {
+    let url = store.url(INDEX_KEY);
+    doc::update::<Index, _>(store, INDEX_KEY, |current| {
+        let mut index = check_format(&url, current.unwrap_or_default())?;
+        index.upsert(meta.clone());
+        index.updated_at = now_rfc3339();
+        Ok(Change::Write(index))
+    })
+    .await?;
+    Ok(())
+}
+
+pub(crate) fn check_format(url: &str, index: Index) -> Result<Index> {
+    if index.format_version > crate::meta::INDEX_FORMAT_VERSION {
+        return Err(CatalogError::UnsupportedFormat {
+            url: url.to_string(),
+            found: index.format_version,
+            supported: crate::meta::INDEX_FORMAT_VERSION,
+        });
+    }
+    Ok(index)
+}
+
+/// Keeps the newest `keep` artifacts of a network and kind: first removes the others from the
+/// index (conditionally, so a concurrent publisher's entry survives), then deletes their objects,
+/// so a reader of the index never follows an entry to a missing object.
+pub async fn apply_retention(
+    store: &dyn ObjectStore,
+    network: &str,
+    kind: &str,
+    keep: u32,
+) -> Result<Vec<String>> {
+    let url = store.url(INDEX_KEY);
+    let mut removed: Vec<ArtifactMeta> = Vec::new();
+    doc::update::<Index, _>(store, INDEX_KEY, |current| {
+        removed.clear();
+        let mut index = check_format(&url, current.unwrap_or_default())?;
+        let mut group: Vec<&ArtifactMeta> = index
+            .artifacts
+            .iter()
+            .filter(|a| a.network == network && a.kind == kind)
+            .collect();
+        group.sort_by(|a, b| b.recency_cmp(a));
+        removed = group.into_iter().skip(keep as usize).cloned().collect();
+        if removed.is_empty() {
+            return Ok(Change::Keep);
+        }
+        index
+            .artifacts
+            .retain(|a| !removed.iter().any(|r| r.name == a.name));
+        index.updated_at = now_rfc3339();
+        Ok(Change::Write(index))
+    })
+    .await?;
+    for r in &removed {
+        tracing::info!(object = %r.url, "retention: deleting artifact");
+        store.delete(&r.artifact_key()).await?;
+        store.delete(&names::metadata_key(&r.name)).await?;
+    }
+    if !removed.is_empty() {
+        crate::ops::repair_latest_pointer(store, network, kind).await?;
+    }
+    Ok(removed.into_iter().map(|r| r.name).collect())
+}
+
+async fn remove_quietly(store: &dyn ObjectStore, keys: &[String]) {
+    for k in keys {
+        if let Err(e) = store.delete(k).await {
+            tracing::warn!(object = %store.url(k), error = %e, "could not remove an unpublished object");
+        }
+    }
+}
