@@ -1,1 +1,156 @@
-//! archiver
+//! Snapshot archives of a node-state directory: directory -> tar -> one LZ4 frame (4 MiB
+//! independent blocks, content checksum) -> SHA-256 of the compressed bytes -> a byte stream the
+//! caller sends wherever it likes (a store, a file, a pipe).
+//!
+//! The crate knows nothing of stores, clouds or Terraform: it produces and consumes
+//! [`ByteStream`]s. Compression runs on every core, hashing on its own thread, and memory stays
+//! flat whatever the input size.
+
+use std::fmt;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use tokio_util::sync::CancellationToken;
+
+mod create;
+mod error;
+mod frame;
+mod read;
+mod walk;
+
+pub use create::ArchiveHandle;
+pub use error::ArchiveError;
+
+/// A stream of bytes; the same type as `objstore::ByteStream`, so archives flow straight into
+/// a store.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Files a node regenerates or must not share between nodes: a node identity copied into a
+/// snapshot would make every restored node claim the same identity.
+pub const DEFAULT_EXCLUDES: &[&str] = &["identity.json", "peers.json"];
+
+/// The uncompressed size of each LZ4 block (the frame's 4 MiB maximum).
+pub const BLOCK_SIZE: usize = frame::BLOCK_SIZE;
+
+/// What to archive and how to report on it.
+///
+/// Patterns are globs (`*`, `?`, `[..]`, `**`). A pattern without `/` matches an entry's name
+/// at any depth (`*.log`); a pattern with `/` matches the path relative to the archived
+/// directory (`store/*.tmp`, `/lock`). An excluded directory is skipped whole; an included
+/// directory brings everything under it.
+#[derive(Clone)]
+pub struct ArchiveOptions {
+    pub excludes: Vec<String>,
+    /// When non-empty, only matching entries (and their parent directories) are archived.
+    pub includes: Vec<String>,
+    /// Apply [`DEFAULT_EXCLUDES`] in addition to `excludes`.
+    pub use_default_excludes: bool,
+    pub cancel: Option<CancellationToken>,
+    /// Called from the archiver's threads at most every 100 ms and once at the end.
+    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    /// Called with each regular file's path after it is opened and before it is read. For
+    /// instrumentation and tests (e.g. to modify a file mid-archive deterministically).
+    pub on_file_open: Option<Arc<dyn Fn(&Path) + Send + Sync>>,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> Self {
+        ArchiveOptions {
+            excludes: Vec::new(),
+            includes: Vec::new(),
+            use_default_excludes: true,
+            cancel: None,
+            progress: None,
+            on_file_open: None,
+        }
+    }
+}
+
+impl fmt::Debug for ArchiveOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArchiveOptions")
+            .field("excludes", &self.excludes)
+            .field("includes", &self.includes)
+            .field("use_default_excludes", &self.use_default_excludes)
+            .field("cancel", &self.cancel.is_some())
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// A progress report while archiving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Tar bytes compressed so far (file contents plus headers).
+    pub uncompressed_bytes: u64,
+    pub compressed_bytes: u64,
+    /// Regular files read so far.
+    pub files: u64,
+    /// Sum of regular file sizes found by the walk (0 until the walk is done).
+    pub total_bytes_estimate: u64,
+    pub elapsed: Duration,
+}
+
+/// What was archived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveSummary {
+    /// SHA-256 of the compressed stream, exactly as emitted.
+    pub sha256: [u8; 32],
+    pub compressed_bytes: u64,
+    /// Sum of regular file sizes.
+    pub uncompressed_bytes: u64,
+    pub file_count: u64,
+    /// Entries skipped (sockets, FIFOs, devices).
+    pub warnings: Vec<String>,
+}
+
+/// What a verify or restore read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySummary {
+    /// SHA-256 of the compressed bytes read: compare with the published checksum.
+    pub sha256: [u8; 32],
+    pub compressed_bytes: u64,
+    /// Sum of regular file sizes in the archive.
+    pub uncompressed_bytes: u64,
+    pub file_count: u64,
+}
+
+/// Starts archiving `dir` on background threads; returns the compressed stream and a handle
+/// resolving to the summary once the stream is fully produced (or to the error).
+///
+/// Errors about `dir` itself and bad patterns come back at once; errors found while walking or
+/// reading (unreadable file, file changed, nothing left after excludes) end the stream with an
+/// `io::Error` and come back typed from [`ArchiveHandle::finish`]. A stream that ends without an
+/// error is a complete archive.
+pub fn archive(
+    dir: &Path,
+    opts: ArchiveOptions,
+) -> Result<(ByteStream, ArchiveHandle), ArchiveError> {
+    create::start(dir, opts)
+}
+
+/// Reads a whole archive: hashes the compressed bytes, decompresses the LZ4 frame (checking its
+/// content checksum) and walks the tar, without writing anything.
+pub async fn verify(stream: ByteStream) -> Result<VerifySummary, ArchiveError> {
+    read::run(stream, None).await
+}
+
+/// Extracts an archive under `into` (created if missing), refusing absolute paths, `..`,
+/// symlinks pointing outside `into`, and writes through symlinked parents. Restores contents,
+/// modes, file mtimes and symlinks.
+///
+/// Entries are written as they are read: when the frame checksum fails at the end, the error is
+/// returned but files already written stay; restore into a fresh directory and discard it on
+/// error.
+pub async fn restore(stream: ByteStream, into: &Path) -> Result<VerifySummary, ArchiveError> {
+    read::run(stream, Some(into.to_path_buf())).await
+}
+
+/// Lower-case hex of a SHA-256, as published in metadata files.
+pub fn hex(sha256: &[u8; 32]) -> String {
+    sha256.iter().map(|b| format!("{b:02x}")).collect()
+}

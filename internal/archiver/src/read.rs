@@ -1,0 +1,511 @@
+//! Reading archives back: [`crate::verify`] and [`crate::restore`] share one pipeline.
+//!
+//! ```text
+//! ByteStream --(async pump)--> "archiver-sha" thread: SHA-256 of the compressed bytes
+//!                          \--> decode thread: LZ4 frame (content checksum) -> tar entries
+//! ```
+//!
+//! The decoder and the hash run on separate cores; both see the same `Bytes` (shared, not copied).
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Buf, Bytes};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::{ArchiveError, ByteStream, VerifySummary};
+
+/// Totals the decode thread reports.
+#[derive(Default)]
+struct Decoded {
+    files: u64,
+    file_bytes: u64,
+}
+
+pub(crate) async fn run(
+    mut stream: ByteStream,
+    into: Option<PathBuf>,
+) -> Result<VerifySummary, ArchiveError> {
+    let (dec_tx, dec_rx) = mpsc::channel::<Bytes>(4);
+    let (sha_tx, mut sha_rx) = mpsc::channel::<Bytes>(4);
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut sha = Sha256::new();
+        let mut n = 0u64;
+        while let Some(b) = sha_rx.blocking_recv() {
+            n += b.len() as u64;
+            sha.update(&b);
+        }
+        (<[u8; 32]>::from(sha.finalize()), n)
+    });
+    let decoder = tokio::task::spawn_blocking(move || decode(dec_rx, into.as_deref()));
+
+    let mut source_err = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(b) => {
+                if b.is_empty() {
+                    continue;
+                }
+                // A closed decoder channel means the decoder already failed; its error wins.
+                if dec_tx.send(b.clone()).await.is_err() {
+                    break;
+                }
+                if sha_tx.send(b).await.is_err() {
+                    break;
+                }
+            }
+            Err(source) => {
+                source_err = Some(ArchiveError::Source { source });
+                break;
+            }
+        }
+    }
+    drop(dec_tx);
+    drop(sha_tx);
+    let join = |e: tokio::task::JoinError| ArchiveError::Internal {
+        detail: format!("reader thread failed: {e}"),
+    };
+    let decoded = decoder.await.map_err(join)?;
+    let (sha256, compressed_bytes) = hasher.await.map_err(join)?;
+    if let Some(e) = source_err {
+        return Err(e);
+    }
+    let d = decoded?;
+    Ok(VerifySummary {
+        sha256,
+        compressed_bytes,
+        uncompressed_bytes: d.file_bytes,
+        file_count: d.files,
+    })
+}
+
+/// Blocking `Read` over the chunks the async pump forwards; closed channel = end of input.
+struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    cur: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.cur = b,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        self.cur.advance(n);
+        Ok(n)
+    }
+}
+
+/// Remembers the first decoder error as a typed [`ArchiveError`], because by the time it has
+/// travelled through the tar reader only its text would be left.
+struct Recording<R> {
+    inner: R,
+    slot: Rc<RefCell<Option<ArchiveError>>>,
+}
+
+impl<R: Read> Read for Recording<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                let mut slot = self.slot.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(classify_lz4(&e));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn classify_lz4(e: &io::Error) -> ArchiveError {
+    use lz4_flex::frame::Error as F;
+    if let Some(f) = e.get_ref().and_then(|r| r.downcast_ref::<F>()) {
+        return match f {
+            F::ContentChecksumError => ArchiveError::ChecksumMismatch {
+                detail:
+                    "the LZ4 content checksum (xxHash32 of the uncompressed bytes) does not match"
+                        .into(),
+            },
+            F::BlockChecksumError => ArchiveError::ChecksumMismatch {
+                detail: "an LZ4 block checksum does not match".into(),
+            },
+            F::HeaderChecksumError => ArchiveError::ChecksumMismatch {
+                detail: "the LZ4 frame header checksum does not match".into(),
+            },
+            F::IoError(inner) if inner.kind() == io::ErrorKind::UnexpectedEof => {
+                ArchiveError::Truncated
+            }
+            other => ArchiveError::CorruptFrame {
+                detail: other.to_string(),
+            },
+        };
+    }
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return ArchiveError::Truncated;
+    }
+    ArchiveError::CorruptFrame {
+        detail: e.to_string(),
+    }
+}
+
+fn decode(rx: mpsc::Receiver<Bytes>, into: Option<&Path>) -> Result<Decoded, ArchiveError> {
+    let slot = Rc::new(RefCell::new(None));
+    let reader = Recording {
+        inner: lz4_flex::frame::FrameDecoder::new(ChannelReader {
+            rx,
+            cur: Bytes::new(),
+        }),
+        slot: slot.clone(),
+    };
+    let fail = |e: io::Error| -> ArchiveError {
+        slot.borrow_mut()
+            .take()
+            .unwrap_or_else(|| ArchiveError::CorruptTar {
+                detail: e.to_string(),
+            })
+    };
+    let mut out = Decoded::default();
+    let mut ar = tar::Archive::new(reader);
+    let mut restorer = match into {
+        Some(dir) => Some(Restorer::new(dir)?),
+        None => None,
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut saw_entry = false;
+    for entry in ar.entries().map_err(fail)? {
+        let mut entry = entry.map_err(fail)?;
+        saw_entry = true;
+        let kind = entry.header().entry_type();
+        if let Some(r) = restorer.as_mut() {
+            let n = r.entry(&mut entry, &mut buf).map_err(|e| match e {
+                EntryError::Read(io) => fail(io),
+                EntryError::Archive(a) => a,
+            })?;
+            if kind.is_file() {
+                out.files += 1;
+                out.file_bytes += n;
+            }
+        } else if kind.is_file() {
+            let n = drain(&mut entry, &mut buf).map_err(fail)?;
+            out.files += 1;
+            out.file_bytes += n;
+        }
+    }
+    // The tar end marker comes before the frame's end mark and content checksum: read to the
+    // end so the checksum is actually checked.
+    let mut rest = ar.into_inner();
+    let mut tail = 0u64;
+    loop {
+        match rest.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => tail += n as u64,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    if let Some(e) = slot.borrow_mut().take() {
+        return Err(e);
+    }
+    if !saw_entry && tail == 0 {
+        return Err(ArchiveError::CorruptTar {
+            detail: "the archive holds no entries".into(),
+        });
+    }
+    if let Some(r) = restorer {
+        r.finish()?;
+    }
+    Ok(out)
+}
+
+fn drain(r: &mut impl Read, buf: &mut [u8]) -> io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => n += k as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+enum EntryError {
+    Read(io::Error),
+    Archive(ArchiveError),
+}
+
+impl From<ArchiveError> for EntryError {
+    fn from(e: ArchiveError) -> Self {
+        EntryError::Archive(e)
+    }
+}
+
+/// Extracts entries under one directory, never writing outside it: no absolute paths, no `..`,
+/// no symlink whose target leaves the tree, no writing through a symlinked parent.
+struct Restorer {
+    root: PathBuf,
+    /// Relative directories known to be real directories (not symlinks) under `root`.
+    dirs: HashSet<PathBuf>,
+    /// Directory modes applied at the end, deepest first, so read-only dirs can be filled.
+    dir_modes: Vec<(PathBuf, u32)>,
+}
+
+fn unsafe_entry(path: &Path, reason: &str) -> ArchiveError {
+    ArchiveError::UnsafeEntry {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The entry's path as plain `Normal` components, or why it is refused.
+fn sanitize(raw: &Path) -> Result<PathBuf, ArchiveError> {
+    let mut out = PathBuf::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(unsafe_entry(raw, "path contains `..`")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(unsafe_entry(raw, "absolute path"))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a symlink at `rel` pointing to `target` stays inside the tree, judged lexically.
+fn link_stays_inside(rel: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    let mut depth: i64 = rel.components().count() as i64 - 1;
+    for c in target.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+impl Restorer {
+    fn new(root: &Path) -> Result<Self, ArchiveError> {
+        match fs::symlink_metadata(root) {
+            Ok(md) if md.is_dir() => {}
+            Ok(md) if md.file_type().is_symlink() && root.is_dir() => {}
+            Ok(_) => {
+                return Err(ArchiveError::NotADirectory {
+                    dir: root.to_path_buf(),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(root).map_err(|source| ArchiveError::Write {
+                    path: root.to_path_buf(),
+                    source,
+                })?
+            }
+            Err(source) => {
+                return Err(ArchiveError::Write {
+                    path: root.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        let mut dirs = HashSet::new();
+        dirs.insert(PathBuf::new());
+        Ok(Restorer {
+            root: root.to_path_buf(),
+            dirs,
+            dir_modes: Vec::new(),
+        })
+    }
+
+    fn write_err(&self, rel: &Path, source: io::Error) -> ArchiveError {
+        ArchiveError::Write {
+            path: self.root.join(rel),
+            source,
+        }
+    }
+
+    /// Makes sure every ancestor of `rel` is a real directory inside the root.
+    fn parents(&mut self, rel: &Path) -> Result<(), ArchiveError> {
+        let mut cur = PathBuf::new();
+        let comps: Vec<_> = rel.components().collect();
+        for c in comps.iter().take(comps.len().saturating_sub(1)) {
+            cur.push(c);
+            if self.dirs.contains(&cur) {
+                continue;
+            }
+            self.real_dir(&cur, rel)?;
+        }
+        Ok(())
+    }
+
+    fn real_dir(&mut self, dir: &Path, for_entry: &Path) -> Result<(), ArchiveError> {
+        let abs = self.root.join(dir);
+        match fs::symlink_metadata(&abs) {
+            Ok(md) if md.is_dir() => {}
+            Ok(md) if md.file_type().is_symlink() => {
+                return Err(unsafe_entry(for_entry, "a parent directory is a symlink"));
+            }
+            Ok(_) => return Err(unsafe_entry(for_entry, "a parent path is not a directory")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&abs).map_err(|source| self.write_err(dir, source))?
+            }
+            Err(source) => return Err(self.write_err(dir, source)),
+        }
+        self.dirs.insert(dir.to_path_buf());
+        Ok(())
+    }
+
+    /// Removes a non-directory already at `rel` (never following it), so the new entry replaces it.
+    fn clear(&self, rel: &Path) -> Result<(), ArchiveError> {
+        let abs = self.root.join(rel);
+        match fs::symlink_metadata(&abs) {
+            Ok(md) if md.is_dir() => {
+                Err(unsafe_entry(rel, "a directory already exists at this path"))
+            }
+            Ok(_) => fs::remove_file(&abs).map_err(|source| self.write_err(rel, source)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(self.write_err(rel, source)),
+        }
+    }
+
+    fn entry<R: Read>(
+        &mut self,
+        e: &mut tar::Entry<'_, R>,
+        buf: &mut [u8],
+    ) -> Result<u64, EntryError> {
+        let raw = e.path().map_err(EntryError::Read)?.into_owned();
+        let rel = sanitize(&raw)?;
+        let kind = e.header().entry_type();
+        let mode = e.header().mode().map_err(EntryError::Read)? & 0o7777;
+        if rel.as_os_str().is_empty() {
+            if kind.is_dir() {
+                return Ok(0);
+            }
+            return Err(unsafe_entry(&raw, "entry has an empty path").into());
+        }
+        use tar::EntryType as T;
+        match kind {
+            T::Directory => {
+                self.parents(&rel)?;
+                if !self.dirs.contains(&rel) {
+                    self.real_dir(&rel, &rel)?;
+                }
+                self.dir_modes.push((rel, mode));
+                Ok(0)
+            }
+            T::Regular | T::Continuous => {
+                self.parents(&rel)?;
+                self.clear(&rel)?;
+                let abs = self.root.join(&rel);
+                let mut f = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&abs)
+                    .map_err(|source| self.write_err(&rel, source))?;
+                let mut n = 0u64;
+                loop {
+                    let k = match e.read(buf) {
+                        Ok(0) => break,
+                        Ok(k) => k,
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(err) => return Err(EntryError::Read(err)),
+                    };
+                    f.write_all(&buf[..k])
+                        .map_err(|source| self.write_err(&rel, source))?;
+                    n += k as u64;
+                }
+                f.set_permissions(fs::Permissions::from_mode(mode))
+                    .map_err(|source| self.write_err(&rel, source))?;
+                if let Ok(mtime) = e.header().mtime() {
+                    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime);
+                    f.set_modified(t)
+                        .map_err(|source| self.write_err(&rel, source))?;
+                }
+                Ok(n)
+            }
+            T::Symlink => {
+                let target = e
+                    .link_name()
+                    .map_err(EntryError::Read)?
+                    .ok_or_else(|| unsafe_entry(&raw, "symlink without a target"))?
+                    .into_owned();
+                if !link_stays_inside(&rel, &target) {
+                    return Err(unsafe_entry(
+                        &raw,
+                        &format!(
+                            "symlink target {:?} points outside the restore directory",
+                            target
+                        ),
+                    )
+                    .into());
+                }
+                self.parents(&rel)?;
+                self.clear(&rel)?;
+                std::os::unix::fs::symlink(&target, self.root.join(&rel))
+                    .map_err(|source| self.write_err(&rel, source))?;
+                Ok(0)
+            }
+            T::Link => Err(unsafe_entry(&raw, "hard links are not restored").into()),
+            T::XHeader | T::XGlobalHeader | T::GNULongName | T::GNULongLink => Ok(0),
+            other => Err(unsafe_entry(&raw, &format!("unsupported entry type {:?}", other)).into()),
+        }
+    }
+
+    fn finish(mut self) -> Result<(), ArchiveError> {
+        self.dir_modes
+            .sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+        for (rel, mode) in &self.dir_modes {
+            fs::set_permissions(self.root.join(rel), fs::Permissions::from_mode(*mode))
+                .map_err(|source| self.write_err(rel, source))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_refuses_escapes() {
+        assert!(sanitize(Path::new("/etc/passwd")).is_err());
+        assert!(sanitize(Path::new("a/../../b")).is_err());
+        assert_eq!(sanitize(Path::new("./a/b")).unwrap(), PathBuf::from("a/b"));
+    }
+
+    #[test]
+    fn symlink_confinement() {
+        assert!(link_stays_inside(Path::new("a/l"), Path::new("../b")));
+        assert!(link_stays_inside(Path::new("l"), Path::new("b/c")));
+        assert!(!link_stays_inside(Path::new("l"), Path::new("../b")));
+        assert!(!link_stays_inside(Path::new("a/l"), Path::new("../../b")));
+        assert!(!link_stays_inside(
+            Path::new("a/l"),
+            Path::new("b/../../../c")
+        ));
+        assert!(!link_stays_inside(Path::new("l"), Path::new("/etc")));
+    }
+}
