@@ -10,6 +10,12 @@ use bytes::Bytes;
 use futures::Stream;
 use tokio_util::sync::CancellationToken;
 
+pub mod gcs;
+pub mod s3;
+pub mod url;
+
+pub use url::StoreUrl;
+
 /// A stream of bytes going to or coming from a store.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
@@ -87,7 +93,8 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// cancellation nothing is left (no temporary file, no open multipart upload). The store
     /// confirms the bytes it holds (S3 checksums, GCS CRC32C, a local re-read) and returns
     /// their SHA-256 in `ObjectMeta::sha256`.
-    async fn put_stream(&self, key: &str, body: ByteStream, opts: PutOptions) -> Result<ObjectMeta>;
+    async fn put_stream(&self, key: &str, body: ByteStream, opts: PutOptions)
+        -> Result<ObjectMeta>;
 
     /// Reads a small object whole.
     async fn get_bytes(&self, key: &str) -> Result<(Bytes, ObjectMeta)>;
@@ -119,6 +126,16 @@ pub struct StoreConfig {
 
 /// Opens the store a URL names.
 pub async fn open(url: &str, config: &StoreConfig) -> Result<Arc<dyn ObjectStore>> {
-    let _ = config;
-    Err(StoreError::BadUrl { url: url.to_string(), reason: "no store implemented yet".into() })
+    match StoreUrl::parse(url)? {
+        StoreUrl::S3 { bucket, prefix } => {
+            Ok(Arc::new(s3::S3Store::open(&bucket, &prefix, config).await?))
+        }
+        StoreUrl::Gcs { bucket, prefix } => Ok(Arc::new(
+            gcs::GcsStore::open(&bucket, &prefix, config).await?,
+        )),
+        StoreUrl::Local { .. } => Err(StoreError::BadUrl {
+            url: url.to_string(),
+            reason: "the local store is not implemented yet".into(),
+        }),
+    }
 }

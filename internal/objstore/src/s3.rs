@@ -1,0 +1,916 @@
+//! S3 and S3-compatible servers through aws-sdk-s3.
+//!
+//! Checksums are ours, not the SDK's: the SDK's default (CRC32 on every request, aws-chunked
+//! framing) is switched to "when required", and every write carries the SHA-256 we computed, so
+//! servers that do not understand aws-chunked bodies store the bytes we meant and servers that
+//! check `x-amz-checksum-sha256` (AWS, s3s-fs) reject a corrupted body. `ObjectMeta::sha256` is
+//! returned only when the server attested that digest (PUT response, HEAD with `ChecksumMode`, or
+//! a composite multipart checksum equal to ours).
+
+use std::time::Duration;
+
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
+};
+use aws_sdk_s3::Client;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::url::{join_key, strip_key};
+use crate::{
+    ByteStream, ObjectMeta, ObjectStore, Precondition, PutOptions, Result, StoreConfig, StoreError,
+    Version,
+};
+
+/// S3 allows at most this many parts in one multipart upload.
+pub const MAX_PARTS: u32 = 10_000;
+/// S3's largest part.
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Parts at the first size before it doubles, so an upload of unknown length can reach TiBs.
+const PARTS_PER_SIZE_STEP: u32 = 1000;
+
+/// Credentials given directly instead of the standard chain (tests, S3-compatible servers).
+#[derive(Clone)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tuning of the S3 client that is not part of [`StoreConfig`].
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// Size of the first parts of a multipart upload; a stream shorter than this goes as one PUT.
+    /// AWS needs at least 5 MiB; S3-compatible test servers accept less.
+    pub part_size: u64,
+    /// Parts uploaded at the same time (memory is about `(parts_in_flight + 1) * part_size`).
+    pub parts_in_flight: usize,
+    /// `None`: the standard chain (env, profile, web identity, IMDS).
+    pub credentials: Option<StaticCredentials>,
+    /// Gives up on a request whose server sends nothing for this long (a stalled connection).
+    pub read_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Attempts per request, retries included (throttling, 5xx, reset connections).
+    pub max_attempts: u32,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            part_size: 16 * 1024 * 1024,
+            parts_in_flight: 4,
+            credentials: None,
+            read_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Part size of part `part_number` (1-based): `base` for the first 1000 parts, doubling every
+/// 1000 parts after, capped at 5 GiB; with a 16 MiB base, 10,000 parts hold more than 5 TiB.
+pub fn part_size_for(part_number: u32, base: u64) -> u64 {
+    let step = (part_number.saturating_sub(1) / PARTS_PER_SIZE_STEP).min(20);
+    base.saturating_mul(1u64 << step).min(MAX_PART_SIZE)
+}
+
+/// The most bytes a multipart upload with this base part size can hold.
+pub fn max_object_size(base: u64) -> u64 {
+    (1..=MAX_PARTS).map(|n| part_size_for(n, base)).sum()
+}
+
+/// An S3 bucket and key prefix.
+#[derive(Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    sse: Option<String>,
+    settings: S3Settings,
+}
+
+impl std::fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Store")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("sse", &self.sse)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl S3Store {
+    /// Opens a bucket with the standard credential chain and default settings.
+    pub async fn open(bucket: &str, prefix: &str, config: &StoreConfig) -> Result<S3Store> {
+        Self::open_with(bucket, prefix, config, S3Settings::default()).await
+    }
+
+    /// Opens a bucket with explicit settings. Region: `config.region`, else the SDK's chain
+    /// (`AWS_REGION`, profile), else `us-east-1` when a custom endpoint is set.
+    pub async fn open_with(
+        bucket: &str,
+        prefix: &str,
+        config: &StoreConfig,
+        settings: S3Settings,
+    ) -> Result<S3Store> {
+        let url = format!("s3://{bucket}/{prefix}");
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(settings.max_attempts.max(1)),
+            )
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(settings.connect_timeout)
+                    .read_timeout(settings.read_timeout)
+                    .build(),
+            );
+        if let Some(region) = &config.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(c) = &settings.credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                c.access_key_id.clone(),
+                c.secret_access_key.clone(),
+                None,
+                None,
+                "testnet-static",
+            ));
+        }
+        let shared = loader.load().await;
+        let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.force_path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint.clone());
+            if shared.region().is_none() {
+                builder = builder.region(Region::new("us-east-1"));
+            }
+        } else if shared.region().is_none() {
+            return Err(StoreError::BadUrl {
+                url,
+                reason: "no AWS region: set the store's region or AWS_REGION".into(),
+            });
+        }
+        let prefix = prefix.trim_matches('/').to_string();
+        Ok(S3Store {
+            client: Client::from_conf(builder.build()),
+            bucket: bucket.to_string(),
+            prefix,
+            sse: config.sse.clone(),
+            settings,
+        })
+    }
+
+    /// The SDK client, for tests that need to inspect the bucket (e.g. open multipart uploads).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        join_key(&self.prefix, key)
+    }
+
+    fn map_err<E>(
+        &self,
+        key: &str,
+        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let url = self.url(key);
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.code().map(str::to_string);
+        let detail = format!(
+            "{}{}: {}",
+            code.as_deref().unwrap_or("no error code"),
+            status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+            err.message()
+                .map(str::to_string)
+                .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+        );
+        match (code.as_deref(), status) {
+            (Some("NoSuchBucket"), _) => StoreError::NoSuchBucket {
+                bucket: self.bucket.clone(),
+            },
+            (Some("NoSuchKey") | Some("NotFound"), _) | (None, Some(404)) => {
+                StoreError::NotFound { url }
+            }
+            (Some("PreconditionFailed") | Some("ConditionalRequestConflict"), _)
+            | (_, Some(412)) => StoreError::PreconditionFailed { url },
+            (
+                Some("AccessDenied")
+                | Some("InvalidAccessKeyId")
+                | Some("SignatureDoesNotMatch")
+                | Some("ExpiredToken")
+                | Some("InvalidToken")
+                | Some("AllAccessDisabled"),
+                _,
+            )
+            | (_, Some(401 | 403)) => StoreError::AccessDenied { url, detail },
+            (
+                Some("BadDigest")
+                | Some("InvalidDigest")
+                | Some("XAmzContentSHA256Mismatch")
+                | Some("InvalidChecksum"),
+                _,
+            ) => StoreError::ChecksumMismatch { url, detail },
+            _ => StoreError::Io { url, detail },
+        }
+    }
+
+    /// One PUT of a whole object with its SHA-256; the server checks it where it can.
+    async fn put_single(
+        &self,
+        key: &str,
+        data: Bytes,
+        sha: [u8; 32],
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta> {
+        let len = data.len() as u64;
+        let sha_b64 = B64.encode(sha);
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .content_length(len as i64)
+            .checksum_sha256(&sha_b64)
+            .body(SdkByteStream::from(data));
+        if let Some(ct) = &opts.content_type {
+            req = req.content_type(ct);
+        }
+        if let Some(r) = &opts.website_redirect {
+            req = req.website_redirect_location(r);
+        }
+        if let Some(sse) = &self.sse {
+            req = req.server_side_encryption(ServerSideEncryption::from(sse.as_str()));
+        }
+        match &opts.precondition {
+            Precondition::None => {}
+            Precondition::IfAbsent => req = req.if_none_match("*"),
+            Precondition::IfMatch(v) => req = req.if_match(&v.0),
+        }
+        let resp = with_cancel(opts.cancel.as_ref(), &self.url(key), req.send())
+            .await?
+            .map_err(|e| self.map_err(key, e))?;
+        let echoed = resp.checksum_sha256().is_some_and(|c| c == sha_b64);
+        self.confirm(
+            key,
+            len,
+            sha,
+            echoed,
+            resp.e_tag().map(str::to_string),
+            opts,
+        )
+        .await
+    }
+
+    /// HEADs what was written: the size must match; the SHA-256 is returned when the PUT
+    /// response or the HEAD attest it (`checksum_ok`), and a different attested digest is an error.
+    async fn confirm(
+        &self,
+        key: &str,
+        len: u64,
+        sha: [u8; 32],
+        checksum_ok: bool,
+        etag: Option<String>,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta> {
+        let url = self.url(key);
+        let head = self.head(key).await?.ok_or_else(|| StoreError::Io {
+            url: url.clone(),
+            detail: "the object is absent right after its upload succeeded".into(),
+        })?;
+        if head.size != len {
+            return Err(StoreError::ChecksumMismatch {
+                url,
+                detail: format!("sent {len} bytes, the store holds {}", head.size),
+            });
+        }
+        if let Some(theirs) = head.sha256 {
+            if theirs != sha {
+                return Err(StoreError::ChecksumMismatch {
+                    url,
+                    detail: format!(
+                        "sent SHA-256 {}, the store reports {}",
+                        hex::encode(sha),
+                        hex::encode(theirs)
+                    ),
+                });
+            }
+        }
+        let confirmed = checksum_ok || head.sha256 == Some(sha);
+        Ok(ObjectMeta {
+            key: key.to_string(),
+            size: len,
+            version: etag.map(Version).unwrap_or(head.version),
+            sha256: confirmed.then_some(sha),
+            content_type: head.content_type.or_else(|| opts.content_type.clone()),
+        })
+    }
+
+    /// Fails early when a multipart upload's precondition cannot hold (the final
+    /// `CompleteMultipartUpload` carries it too, for servers that check it there).
+    async fn precheck(&self, key: &str, pre: &Precondition) -> Result<()> {
+        match pre {
+            Precondition::None => Ok(()),
+            Precondition::IfAbsent => match self.head(key).await? {
+                Some(_) => Err(StoreError::PreconditionFailed { url: self.url(key) }),
+                None => Ok(()),
+            },
+            Precondition::IfMatch(v) => match self.head(key).await? {
+                Some(m) if m.version == *v => Ok(()),
+                _ => Err(StoreError::PreconditionFailed { url: self.url(key) }),
+            },
+        }
+    }
+
+    async fn put_multipart(
+        &self,
+        key: &str,
+        first: Bytes,
+        reader: ChunkReader,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta> {
+        let url = self.url(key);
+        self.precheck(key, &opts.precondition).await?;
+        let full = self.full_key(key);
+        let mut req = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&full)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256);
+        if let Some(ct) = &opts.content_type {
+            req = req.content_type(ct);
+        }
+        if let Some(r) = &opts.website_redirect {
+            req = req.website_redirect_location(r);
+        }
+        if let Some(sse) = &self.sse {
+            req = req.server_side_encryption(ServerSideEncryption::from(sse.as_str()));
+        }
+        let created = with_cancel(opts.cancel.as_ref(), &url, req.send())
+            .await?
+            .map_err(|e| self.map_err(key, e))?;
+        let upload_id = created
+            .upload_id()
+            .map(str::to_string)
+            .ok_or_else(|| StoreError::Io {
+                url: url.clone(),
+                detail: "CreateMultipartUpload returned no upload id".into(),
+            })?;
+        tracing::debug!(object = %url, upload_id = %upload_id, "multipart upload started");
+
+        let work = self.upload_and_complete(key, &full, &upload_id, first, reader, opts);
+        let outcome = with_cancel(opts.cancel.as_ref(), &url, work)
+            .await
+            .and_then(|r| r);
+        match outcome {
+            Ok(meta) => Ok(meta),
+            Err(e) => {
+                // The upload may be complete if only the confirmation failed; aborting a completed
+                // upload fails harmlessly (NoSuchUpload).
+                let abort = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&full)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                match abort {
+                    Ok(_) => {
+                        tracing::info!(object = %url, upload_id = %upload_id, error = %e, "multipart upload aborted")
+                    }
+                    Err(ae) => tracing::warn!(object = %url, upload_id = %upload_id, error = %e,
+                        abort_error = %DisplayErrorContext(&ae), "aborting the multipart upload failed"),
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_and_complete(
+        &self,
+        key: &str,
+        full: &str,
+        upload_id: &str,
+        first: Bytes,
+        mut reader: ChunkReader,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta> {
+        let url = self.url(key);
+        let io_err = |e: std::io::Error| StoreError::Io {
+            url: url.clone(),
+            detail: format!("reading the upload's source: {e}"),
+        };
+        let mut tasks: JoinSet<Result<(u32, [u8; 32], CompletedPart)>> = JoinSet::new();
+        let mut done: Vec<(u32, [u8; 32], CompletedPart)> = Vec::new();
+        let mut whole = Sha256::new();
+        let mut total: u64 = 0;
+        let mut part_number: u32 = 1;
+        let mut chunk = first;
+        loop {
+            while tasks.len() >= self.settings.parts_in_flight.max(1) {
+                done.push(join_part(&url, tasks.join_next().await)?);
+            }
+            total += chunk.len() as u64;
+            whole = hash_off_thread(whole, chunk.clone()).await;
+            let store = self.clone();
+            let (key_s, full_s, id_s) = (key.to_string(), full.to_string(), upload_id.to_string());
+            tasks.spawn(async move {
+                store
+                    .upload_part(&key_s, &full_s, &id_s, part_number, chunk)
+                    .await
+            });
+            let next = reader
+                .next_chunk(part_size_for(part_number + 1, self.settings.part_size) as usize)
+                .await
+                .map_err(io_err)?;
+            match next {
+                Some(c) => {
+                    if part_number >= MAX_PARTS {
+                        return Err(StoreError::Io {
+                            url: url.clone(),
+                            detail: format!(
+                                "the object exceeds {MAX_PARTS} parts ({} bytes)",
+                                max_object_size(self.settings.part_size)
+                            ),
+                        });
+                    }
+                    part_number += 1;
+                    chunk = c;
+                }
+                None => break,
+            }
+        }
+        while let Some(joined) = tasks.join_next().await {
+            done.push(join_part(&url, Some(joined))?);
+        }
+        done.sort_by_key(|(n, _, _)| *n);
+        let sha: [u8; 32] = whole.finalize().into();
+        let mut composite = Sha256::new();
+        for (_, digest, _) in &done {
+            composite.update(digest);
+        }
+        let composite: [u8; 32] = composite.finalize().into();
+        let composite_b64 = B64.encode(composite);
+
+        let mut req = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(done.into_iter().map(|(_, _, p)| p).collect()))
+                    .build(),
+            );
+        match &opts.precondition {
+            Precondition::None => {}
+            Precondition::IfAbsent => req = req.if_none_match("*"),
+            Precondition::IfMatch(v) => req = req.if_match(&v.0),
+        }
+        let resp = req.send().await.map_err(|e| self.map_err(key, e))?;
+        let attested = |c: Option<&str>| {
+            c.is_some_and(|c| c.split('-').next() == Some(composite_b64.as_str()))
+        };
+        let mut ok = attested(resp.checksum_sha256());
+        if !ok {
+            let head = self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(full)
+                .checksum_mode(ChecksumMode::Enabled)
+                .send()
+                .await
+                .map_err(|e| self.map_err(key, e))?;
+            ok = attested(head.checksum_sha256());
+        }
+        tracing::info!(object = %url, bytes = total, parts = part_number, confirmed = ok, "multipart upload complete");
+        self.confirm(key, total, sha, ok, resp.e_tag().map(str::to_string), opts)
+            .await
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        full: &str,
+        upload_id: &str,
+        n: u32,
+        data: Bytes,
+    ) -> Result<(u32, [u8; 32], CompletedPart)> {
+        let data2 = data.clone();
+        let digest: [u8; 32] = tokio::task::spawn_blocking(move || Sha256::digest(&data2).into())
+            .await
+            .map_err(|e| StoreError::Io {
+                url: self.url(key),
+                detail: format!("hashing part {n}: {e}"),
+            })?;
+        let digest_b64 = B64.encode(digest);
+        let resp = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(full)
+            .upload_id(upload_id)
+            .part_number(n as i32)
+            .content_length(data.len() as i64)
+            .checksum_sha256(&digest_b64)
+            .body(SdkByteStream::from(data))
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e))?;
+        if let Some(theirs) = resp.checksum_sha256() {
+            if theirs != digest_b64 {
+                return Err(StoreError::ChecksumMismatch {
+                    url: self.url(key),
+                    detail: format!(
+                        "part {n}: sent SHA-256 {digest_b64}, the store reports {theirs}"
+                    ),
+                });
+            }
+        }
+        let etag = resp.e_tag().map(str::to_string);
+        Ok((
+            n,
+            digest,
+            CompletedPart::builder()
+                .part_number(n as i32)
+                .set_e_tag(etag)
+                .checksum_sha256(digest_b64)
+                .build(),
+        ))
+    }
+}
+
+fn join_part(
+    url: &str,
+    joined: Option<
+        std::result::Result<Result<(u32, [u8; 32], CompletedPart)>, tokio::task::JoinError>,
+    >,
+) -> Result<(u32, [u8; 32], CompletedPart)> {
+    match joined {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => Err(StoreError::Io {
+            url: url.to_string(),
+            detail: format!("part upload task failed: {e}"),
+        }),
+        None => Err(StoreError::Io {
+            url: url.to_string(),
+            detail: "no part upload in flight".into(),
+        }),
+    }
+}
+
+async fn hash_off_thread(mut h: Sha256, data: Bytes) -> Sha256 {
+    match tokio::task::spawn_blocking(move || {
+        h.update(&data);
+        h
+    })
+    .await
+    {
+        Ok(h) => h,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Runs `fut` unless `cancel` fires first.
+pub(crate) async fn with_cancel<F: std::future::Future>(
+    cancel: Option<&CancellationToken>,
+    url: &str,
+    fut: F,
+) -> Result<F::Output> {
+    match cancel {
+        None => Ok(fut.await),
+        Some(token) => tokio::select! {
+            biased;
+            _ = token.cancelled() => Err(StoreError::Cancelled { url: url.to_string() }),
+            out = fut => Ok(out),
+        },
+    }
+}
+
+/// Cuts a byte stream into chunks of a requested size.
+pub(crate) struct ChunkReader {
+    body: ByteStream,
+    pending: BytesMut,
+    eof: bool,
+}
+
+impl ChunkReader {
+    pub(crate) fn new(body: ByteStream) -> Self {
+        ChunkReader {
+            body,
+            pending: BytesMut::new(),
+            eof: false,
+        }
+    }
+
+    /// The next `size` bytes, fewer at the end of the stream, `None` after it.
+    pub(crate) async fn next_chunk(&mut self, size: usize) -> std::io::Result<Option<Bytes>> {
+        while self.pending.len() < size && !self.eof {
+            match self.body.next().await {
+                Some(Ok(b)) => self.pending.extend_from_slice(&b),
+                Some(Err(e)) => return Err(e),
+                None => self.eof = true,
+            }
+        }
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let n = size.min(self.pending.len());
+        Ok(Some(self.pending.split_to(n).freeze()))
+    }
+}
+
+fn decode_sha256(c: Option<&str>) -> Option<[u8; 32]> {
+    let c = c?;
+    if c.contains('-') {
+        return None;
+    }
+    B64.decode(c).ok()?.try_into().ok()
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for S3Store {
+    fn url(&self, key: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.full_key(key))
+    }
+
+    async fn put_bytes(&self, key: &str, data: Bytes, opts: PutOptions) -> Result<ObjectMeta> {
+        let d = data.clone();
+        let sha: [u8; 32] = tokio::task::spawn_blocking(move || Sha256::digest(&d).into())
+            .await
+            .map_err(|e| StoreError::Io {
+                url: self.url(key),
+                detail: format!("hashing: {e}"),
+            })?;
+        self.put_single(key, data, sha, &opts).await
+    }
+
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> Result<ObjectMeta> {
+        let url = self.url(key);
+        let mut reader = ChunkReader::new(body);
+        let first_size = part_size_for(1, self.settings.part_size) as usize;
+        let read_first = async {
+            let first = reader.next_chunk(first_size).await?;
+            // A stream that fits one part goes as one PUT: peek whether more follows.
+            let more = match &first {
+                Some(f) if f.len() == first_size => reader.next_chunk(1).await?,
+                _ => None,
+            };
+            std::io::Result::Ok((first, more))
+        };
+        let (first, more) = with_cancel(opts.cancel.as_ref(), &url, read_first)
+            .await?
+            .map_err(|e| StoreError::Io {
+                url: url.clone(),
+                detail: format!("reading the upload's source: {e}"),
+            })?;
+        let first = first.unwrap_or_default();
+        match more {
+            None => {
+                let d = first.clone();
+                let sha: [u8; 32] = tokio::task::spawn_blocking(move || Sha256::digest(&d).into())
+                    .await
+                    .map_err(|e| StoreError::Io {
+                        url: url.clone(),
+                        detail: format!("hashing: {e}"),
+                    })?;
+                self.put_single(key, first, sha, &opts).await
+            }
+            Some(one) => {
+                // Put the peeked byte back in front of the rest.
+                let mut pending = BytesMut::from(&one[..]);
+                pending.extend_from_slice(&reader.pending);
+                reader.pending = pending;
+                self.put_multipart(key, first, reader, &opts).await
+            }
+        }
+    }
+
+    async fn get_bytes(&self, key: &str) -> Result<(Bytes, ObjectMeta)> {
+        let resp = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e))?;
+        let meta = ObjectMeta {
+            key: key.to_string(),
+            size: resp.content_length().unwrap_or(0).max(0) as u64,
+            version: Version(resp.e_tag().unwrap_or_default().to_string()),
+            sha256: decode_sha256(resp.checksum_sha256()),
+            content_type: resp.content_type().map(str::to_string),
+        };
+        let data = resp
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Io {
+                url: self.url(key),
+                detail: format!("reading the body: {e}"),
+            })?
+            .into_bytes();
+        if let Some(want) = meta.sha256 {
+            let got: [u8; 32] = Sha256::digest(&data).into();
+            if got != want {
+                return Err(StoreError::ChecksumMismatch {
+                    url: self.url(key),
+                    detail: format!(
+                        "read SHA-256 {}, the store reports {}",
+                        hex::encode(got),
+                        hex::encode(want)
+                    ),
+                });
+            }
+        }
+        let meta = ObjectMeta {
+            size: data.len() as u64,
+            ..meta
+        };
+        Ok((data, meta))
+    }
+
+    async fn get_stream(&self, key: &str) -> Result<ByteStream> {
+        let resp = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map_err(|e| self.map_err(key, e))?;
+        let body = resp.body;
+        let stream = futures::stream::unfold(body, |mut body| async move {
+            match body.next().await {
+                Some(Ok(b)) => Some((Ok(b), body)),
+                Some(Err(e)) => Some((Err(std::io::Error::other(e)), body)),
+                None => None,
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
+        let resp = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        match resp {
+            Ok(r) => Ok(Some(ObjectMeta {
+                key: key.to_string(),
+                size: r.content_length().unwrap_or(0).max(0) as u64,
+                version: Version(r.e_tag().unwrap_or_default().to_string()),
+                sha256: decode_sha256(r.checksum_sha256()),
+                content_type: r.content_type().map(str::to_string),
+            })),
+            Err(e) => match self.map_err(key, e) {
+                StoreError::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match self.map_err(key, e) {
+                StoreError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let full_prefix = if self.prefix.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{}/{}", self.prefix, prefix)
+        };
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&full_prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.map_err(prefix, e))?;
+            for o in resp.contents() {
+                let Some(name) = o.key() else { continue };
+                let Some(key) = strip_key(&self.prefix, name) else {
+                    continue;
+                };
+                out.push(ObjectMeta {
+                    key: key.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    version: Version(o.e_tag().unwrap_or_default().to_string()),
+                    sha256: None,
+                    content_type: None,
+                });
+            }
+            match resp.next_continuation_token() {
+                Some(t) if resp.is_truncated().unwrap_or(false) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_sizes_reach_five_tib_within_ten_thousand_parts() {
+        let base = 16 * 1024 * 1024;
+        assert_eq!(part_size_for(1, base), base);
+        assert_eq!(part_size_for(1000, base), base);
+        assert_eq!(part_size_for(1001, base), 2 * base);
+        assert_eq!(part_size_for(10_000, base), MAX_PART_SIZE);
+        assert!(
+            max_object_size(base) >= 5 * 1024 * 1024 * 1024 * 1024,
+            "{}",
+            max_object_size(base)
+        );
+        // A 6 GiB object needs fewer than 1000 parts already at the base size.
+        assert!(6 * 1024 * 1024 * 1024 / base < 1000);
+        assert!((1..=MAX_PARTS).all(|n| part_size_for(n, base) <= MAX_PART_SIZE));
+    }
+
+    #[tokio::test]
+    async fn chunk_reader_cuts_exact_sizes() {
+        let parts: Vec<std::io::Result<Bytes>> = vec![
+            Ok(Bytes::from_static(b"abc")),
+            Ok(Bytes::from_static(b"defgh")),
+            Ok(Bytes::from_static(b"i")),
+        ];
+        let mut r = ChunkReader::new(Box::pin(futures::stream::iter(parts)));
+        assert_eq!(
+            r.next_chunk(4).await.unwrap().unwrap(),
+            Bytes::from_static(b"abcd")
+        );
+        assert_eq!(
+            r.next_chunk(4).await.unwrap().unwrap(),
+            Bytes::from_static(b"efgh")
+        );
+        assert_eq!(
+            r.next_chunk(4).await.unwrap().unwrap(),
+            Bytes::from_static(b"i")
+        );
+        assert!(r.next_chunk(4).await.unwrap().is_none());
+    }
+}
