@@ -11,7 +11,7 @@ pub mod json;
 pub mod msgpack;
 mod types_json;
 
-pub use types_json::{type_from_json, type_to_json};
+pub use types_json::{type_from_json, type_from_json_bytes, type_to_json, type_to_json_bytes};
 
 /// A cty type.
 #[derive(Debug, Clone, PartialEq, Eq)]
