@@ -105,9 +105,11 @@ pub fn type_from_json(j: &serde_json::Value) -> Result<Type, CodecError> {
                                 J::String(n) if attrs.contains_key(n) => {
                                     optional.insert(n.clone());
                                 }
-                                other => return Err(bad(format!(
+                                other => {
+                                    return Err(bad(format!(
                                     "optional attribute {other} is not an attribute of the object"
-                                ))),
+                                )))
+                                }
                             }
                         }
                     }
