@@ -7,10 +7,15 @@
 
 pub mod diag;
 pub mod path;
+pub mod proto;
+pub mod transport;
 pub mod schema;
 pub mod value;
 pub mod resource;
 mod plan;
+mod server;
+
+pub use server::ProviderServer;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use path::AttributePath;
@@ -20,3 +25,10 @@ pub use resource::{
 };
 pub use schema::{Attribute, Block, BlockNesting, NestedBlock, Nesting, Schema};
 pub use value::{Number, Type, Value};
+
+/// Serves `provider` as Terraform's plugin from a provider binary's `main`: logging in the form
+/// Terraform reads, handshake, AutoMTLS, until Terraform shuts the plugin down.
+pub fn serve_blocking<P: Provider>(provider: P) -> std::process::ExitCode {
+    transport::init_logging();
+    transport::serve_blocking(ProviderServer::new(provider), transport::ServeOptions::default())
+}

@@ -12,6 +12,8 @@ pub(crate) fn plan(block: &Block, prior: &Value, proposed: &Value, config: &Valu
         return (Value::Null, Vec::new());
     }
     let mut planned = proposed.clone();
+    // Write-only values are never stored, so they never count as a change.
+    null_write_only(block, &mut planned);
     apply_defaults(block, config, &mut planned);
     let creating = prior.is_null();
     let changed = creating || !planned.equals(prior);
@@ -33,7 +35,6 @@ pub(crate) fn plan(block: &Block, prior: &Value, proposed: &Value, config: &Valu
             }
         }
     }
-    null_write_only(block, &mut planned);
     (planned, replace)
 }
 
@@ -80,7 +81,7 @@ pub(crate) fn null_write_only(block: &Block, v: &mut Value) {
         return;
     }
     for a in &block.attributes {
-        if a.write_only {
+        if a.write_only && !v.get(&a.name).is_null() {
             v.set(&a.name, Value::Null);
         }
     }

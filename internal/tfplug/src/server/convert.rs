@@ -126,7 +126,6 @@ fn diagnostic(d: Diagnostic) -> pb::Diagnostic {
         summary: d.summary,
         detail: d.detail,
         attribute: d.attribute.as_ref().filter(|p| !p.is_root()).map(path),
-        function_argument: None,
     }
 }
 
