@@ -1,1 +1,348 @@
-fn main() {}
+//! `testnet-archiver`: publish a node's state directory as a verified snapshot artifact, and
+//! verify, restore or list artifacts, from the command line. A thin shell over the `catalog`
+//! crate: the same code the Terraform provider runs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use objstore::{ObjectStore, StoreConfig};
+use tokio_util::sync::CancellationToken;
+
+const TOOL_VERSION: &str = concat!("testnet-archiver/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Parser)]
+#[command(
+    name = "testnet-archiver",
+    version,
+    about = "Create, verify, restore and list testnet snapshot artifacts"
+)]
+struct Cli {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How to reach S3-compatible servers and GCS emulators; URLs say which store.
+#[derive(Args)]
+struct Connection {
+    /// Custom endpoint of the store. Defaults: for s3:// TESTNET_S3_ENDPOINT, then
+    /// AWS_ENDPOINT_URL; for gs:// TESTNET_GCS_ENDPOINT, then STORAGE_EMULATOR_HOST.
+    #[arg(long, global = true)]
+    endpoint: Option<String>,
+    /// S3 path-style addressing (most S3-compatible servers need it).
+    #[arg(long, global = true, env = "TESTNET_S3_PATH_STYLE")]
+    path_style: bool,
+    /// S3 region.
+    #[arg(long, global = true, env = "AWS_REGION")]
+    region: Option<String>,
+    /// S3 server-side encryption: AES256 or aws:kms.
+    #[arg(long, global = true)]
+    sse: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Archive a directory, upload it, verify it and publish it (metadata JSON on stdout).
+    Create(CreateArgs),
+    /// Read an artifact back and check it against its metadata.
+    Verify {
+        /// URL of the artifact, e.g. s3://bucket/prefix/ghostnet-rolling-42.tar.lz4
+        url: String,
+        #[arg(long, value_enum, default_value_t = Mode::Full)]
+        mode: Mode,
+    },
+    /// Unpack an artifact into a directory, checking it against its metadata.
+    Restore {
+        /// URL of the artifact.
+        url: String,
+        #[arg(long)]
+        into: PathBuf,
+    },
+    /// Print the index (base.json) of a store prefix.
+    List {
+        #[arg(long)]
+        store: String,
+    },
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    /// Directory to archive.
+    #[arg(long)]
+    source: PathBuf,
+    /// Store prefix URL: file:///dir, s3://bucket/prefix or gs://bucket/prefix.
+    #[arg(long)]
+    store: String,
+    #[arg(long)]
+    network: String,
+    /// e.g. rolling or archive.
+    #[arg(long)]
+    kind: String,
+    /// Defaults to the block height, else the UTC time YYYYMMDD-HHMMSS.
+    #[arg(long)]
+    label: Option<String>,
+    /// Glob of paths to leave out (repeatable).
+    #[arg(long = "exclude")]
+    excludes: Vec<String>,
+    /// Glob of paths to keep even if excluded (repeatable).
+    #[arg(long = "include")]
+    includes: Vec<String>,
+    /// Do not exclude identity.json and peers.json.
+    #[arg(long)]
+    no_default_excludes: bool,
+    #[arg(long, value_enum, default_value_t = Mode::Checksum)]
+    verify: Mode,
+    /// Keep only the newest N artifacts of this network and kind.
+    #[arg(long)]
+    retain: Option<u32>,
+    #[arg(long)]
+    block_height: Option<u64>,
+    #[arg(long)]
+    block_hash: Option<String>,
+    /// RFC 3339.
+    #[arg(long)]
+    block_time: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Checksum,
+    Full,
+}
+
+impl From<Mode> for catalog::VerifyMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Checksum => catalog::VerifyMode::Checksum,
+            Mode::Full => catalog::VerifyMode::Full,
+        }
+    }
+}
+
+/// A failure: message for stderr and exit code (1 runtime, 2 usage).
+struct Failure(String, u8);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string(), 1)
+    }
+}
+
+fn main() -> ExitCode {
+    // Parse errors print clap's usage text and exit with 2.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(Failure(format!("cannot start the runtime: {e}"), 1)),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => fail(f),
+    }
+}
+
+fn fail(f: Failure) -> ExitCode {
+    eprintln!("testnet-archiver: error: {}", f.0.replace('\n', " "));
+    ExitCode::from(f.1)
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Create(args) => create(&cli.conn, args).await,
+        Command::Verify { url, mode } => {
+            let (store, key) = open_artifact(&cli.conn, &url).await?;
+            let r = catalog::verify_artifact(&*store, &key, mode.into()).await?;
+            print_json(&serde_json::json!({
+                "name": r.name,
+                "url": r.url,
+                "mode": match mode { Mode::Checksum => "checksum", Mode::Full => "full" },
+                "sha256": r.sha256,
+                "size_bytes": r.compressed_bytes,
+                "uncompressed_bytes": r.uncompressed_bytes,
+                "file_count": r.file_count,
+                "ok": true,
+            }))
+        }
+        Command::Restore { url, into } => {
+            let (store, key) = open_artifact(&cli.conn, &url).await?;
+            std::fs::create_dir_all(&into)
+                .map_err(|e| format!("cannot create {}: {e}", into.display()))?;
+            let s = catalog::restore_artifact(&*store, &key, &into).await?;
+            print_json(&serde_json::json!({
+                "url": url,
+                "into": into.display().to_string(),
+                "sha256": catalog::hex(&s.sha256),
+                "size_bytes": s.compressed_bytes,
+                "uncompressed_bytes": s.uncompressed_bytes,
+                "file_count": s.file_count,
+            }))
+        }
+        Command::List { store } => {
+            let store = open_store(&cli.conn, &store).await?;
+            print_json(&catalog::list(&*store).await?)
+        }
+    }
+}
+
+async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
+    if !a.source.is_dir() {
+        return Err(Failure(
+            format!(
+                "source directory {} does not exist or is not a directory",
+                a.source.display()
+            ),
+            1,
+        ));
+    }
+    let store = open_store(conn, &a.store).await?;
+
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("testnet-archiver: interrupted, cleaning up");
+            on_signal.cancel();
+        }
+    });
+
+    let mut req = catalog::PublishRequest::new(a.network, a.kind, a.source);
+    req.label = a.label;
+    req.block_height = a.block_height;
+    req.block_hash = a.block_hash;
+    req.block_time = a.block_time;
+    req.verify = a.verify.into();
+    req.retain = a.retain;
+    req.tool_version = TOOL_VERSION.to_string();
+    req.archive.excludes = a.excludes;
+    req.archive.includes = a.includes;
+    req.archive.use_default_excludes = !a.no_default_excludes;
+    req.archive.cancel = Some(cancel);
+    req.archive.progress = Some(progress_printer());
+
+    let meta = catalog::publish(&*store, req).await?;
+    eprintln!(
+        "testnet-archiver: published {} ({} bytes, {} files)",
+        meta.url, meta.size_bytes, meta.file_count
+    );
+    print_json(&meta)
+}
+
+/// Prints progress to stderr at most every two seconds.
+fn progress_printer() -> Arc<dyn Fn(&archiver::Progress) + Send + Sync> {
+    let last_ms = AtomicU64::new(0);
+    Arc::new(move |p: &archiver::Progress| {
+        let ms = p.elapsed.as_millis() as u64;
+        let prev = last_ms.load(Ordering::Relaxed);
+        if ms < prev + 2000
+            || last_ms
+                .compare_exchange(prev, ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let secs = p.elapsed.as_secs_f64().max(0.001);
+        eprintln!(
+            "testnet-archiver: {:.1} of ~{:.1} MiB read, {:.1} MiB written, {} files, {:.1} MiB/s",
+            mib(p.uncompressed_bytes),
+            mib(p.total_bytes_estimate),
+            mib(p.compressed_bytes),
+            p.files,
+            mib(p.uncompressed_bytes) / secs
+        );
+    })
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
+    let s = serde_json::to_string_pretty(v)?;
+    println!("{s}");
+    Ok(())
+}
+
+/// Endpoint for a store URL: the flag, else the scheme's environment variables.
+fn endpoint_for(conn: &Connection, url: &str) -> Option<String> {
+    if conn.endpoint.is_some() {
+        return conn.endpoint.clone();
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if url.starts_with("s3://") {
+        env("TESTNET_S3_ENDPOINT").or_else(|| env("AWS_ENDPOINT_URL"))
+    } else if url.starts_with("gs://") {
+        env("TESTNET_GCS_ENDPOINT").or_else(|| {
+            // STORAGE_EMULATOR_HOST is conventionally host:port without a scheme.
+            env("STORAGE_EMULATOR_HOST").map(|h| {
+                if h.contains("://") {
+                    h
+                } else {
+                    format!("http://{h}")
+                }
+            })
+        })
+    } else {
+        None
+    }
+}
+
+async fn open_store(conn: &Connection, url: &str) -> Result<Arc<dyn ObjectStore>, Failure> {
+    let config = StoreConfig {
+        endpoint: endpoint_for(conn, url),
+        force_path_style: conn.path_style,
+        region: conn.region.clone(),
+        sse: conn.sse.clone(),
+    };
+    Ok(objstore::open(url, &config).await?)
+}
+
+/// Splits an artifact URL into its store prefix and key at the last `/`.
+fn split_artifact_url(url: &str) -> Result<(&str, &str), Failure> {
+    let usage = || {
+        Failure(
+            format!(
+                "{url:?} is not an artifact URL; expected e.g. s3://bucket/prefix/NAME.tar.lz4"
+            ),
+            2,
+        )
+    };
+    let (prefix, key) = url.rsplit_once('/').ok_or_else(usage)?;
+    if key.is_empty() || prefix.ends_with(':') || prefix.ends_with(":/") {
+        return Err(usage());
+    }
+    Ok((prefix, key))
+}
+
+async fn open_artifact(
+    conn: &Connection,
+    url: &str,
+) -> Result<(Arc<dyn ObjectStore>, String), Failure> {
+    let (prefix, key) = split_artifact_url(url)?;
+    Ok((open_store(conn, prefix).await?, key.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_urls_split_at_last_slash() {
+        let ok = |u| split_artifact_url(u).ok();
+        assert_eq!(
+            ok("file:///tmp/s/a.tar.lz4"),
+            Some(("file:///tmp/s", "a.tar.lz4"))
+        );
+        assert_eq!(
+            ok("s3://bucket/p/q/a.tar.lz4"),
+            Some(("s3://bucket/p/q", "a.tar.lz4"))
+        );
+        assert_eq!(
+            ok("s3://bucket/a.tar.lz4"),
+            Some(("s3://bucket", "a.tar.lz4"))
+        );
+        for bad in ["s3://bucket/", "a.tar.lz4", "s3://bucket"] {
+            assert!(ok(bad).is_none(), "{bad}");
+        }
+    }
+}
