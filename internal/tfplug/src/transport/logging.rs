@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -19,9 +19,35 @@ pub fn init_logging() {
         std::env::var("TF_LOG_PROVIDER").ok().as_deref(),
         std::env::var("TF_LOG").ok().as_deref(),
     );
-    let subscriber =
-        tracing_subscriber::registry().with(HclogLayer::new("provider").with_filter(level));
+    let subscriber = tracing_subscriber::registry()
+        .with(HclogLayer::new("provider").with_filter(targets(level)));
     let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Crates under the transport whose debug events describe HTTP/2 frames and TLS records: noise
+/// at `TF_LOG=DEBUG`, so they only log warnings unless the level is TRACE.
+const TRANSPORT_CRATES: [&str; 7] = [
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tower",
+    "tonic",
+    "rustls",
+    "tokio_rustls",
+];
+
+/// The filter for `level`: our events at `level`, the transport crates capped at WARN below TRACE.
+pub fn targets(level: LevelFilter) -> Targets {
+    let deps = if level == LevelFilter::TRACE {
+        level
+    } else {
+        level.min(LevelFilter::WARN)
+    };
+    TRANSPORT_CRATES
+        .iter()
+        .fold(Targets::new().with_default(level), |t, c| {
+            t.with_target(*c, deps)
+        })
 }
 
 /// Terraform's rules: `TF_LOG_PROVIDER` wins over `TF_LOG`; `JSON` means trace; `off` silences;
@@ -196,6 +222,18 @@ mod tests {
         assert_eq!(level_from_env(None, Some("off")), LevelFilter::OFF);
         assert_eq!(level_from_env(None, Some("1")), LevelFilter::TRACE);
         assert_eq!(level_from_env(Some("WARN"), None), LevelFilter::WARN);
+    }
+
+    #[test]
+    fn transport_crates_quiet_below_trace() {
+        let t = targets(LevelFilter::DEBUG);
+        assert!(t.would_enable("h2::codec", &Level::WARN));
+        assert!(!t.would_enable("h2::codec", &Level::DEBUG));
+        assert!(!t.would_enable("hyper_util::client", &Level::INFO));
+        assert!(t.would_enable("terraform_provider_testnet::lock", &Level::DEBUG));
+        assert!(!t.would_enable("terraform_provider_testnet::lock", &Level::TRACE));
+        assert!(targets(LevelFilter::TRACE).would_enable("h2::codec", &Level::TRACE));
+        assert!(!targets(LevelFilter::ERROR).would_enable("h2::codec", &Level::WARN));
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub use handshake::{
     check_cookie, handshake_line, negotiate_version, port_range, APP_PROTOCOL_VERSION,
     CORE_PROTOCOL_VERSION, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE,
 };
-pub use logging::{format_event, hclog_timestamp, init_logging, level_from_env, HclogLayer};
+pub use logging::{
+    format_event, hclog_timestamp, init_logging, level_from_env, targets, HclogLayer,
+};
 pub use tls::{auto_mtls, crypto_provider, parse_client_cert, server_certificate, AutoMtls};
 
 /// Largest gRPC message accepted or sent. Schemas and states of big configurations exceed
@@ -196,7 +198,7 @@ pub fn serve_blocking<S: Provider>(provider: S, opts: ServeOptions) -> std::proc
     match runtime.block_on(serve(provider, opts)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "plugin not served");
+            // Plain text: read by a human, or logged raw by go-plugin.
             eprintln!("{e}");
             std::process::ExitCode::FAILURE
         }
