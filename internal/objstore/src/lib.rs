@@ -11,10 +11,12 @@ use futures::Stream;
 use tokio_util::sync::CancellationToken;
 
 pub mod gcs;
+pub mod local;
 pub mod s3;
 pub mod url;
 
 pub use url::StoreUrl;
+pub use local::LocalStore;
 
 /// A stream of bytes going to or coming from a store.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -133,9 +135,6 @@ pub async fn open(url: &str, config: &StoreConfig) -> Result<Arc<dyn ObjectStore
         StoreUrl::Gcs { bucket, prefix } => Ok(Arc::new(
             gcs::GcsStore::open(&bucket, &prefix, config).await?,
         )),
-        StoreUrl::Local { .. } => Err(StoreError::BadUrl {
-            url: url.to_string(),
-            reason: "the local store is not implemented yet".into(),
-        }),
+        StoreUrl::Local { dir } => Ok(Arc::new(local::LocalStore::open(&dir)?)),
     }
 }
