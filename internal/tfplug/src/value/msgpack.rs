@@ -465,11 +465,11 @@ impl<'a> Reader<'a> {
             0xc0 => Item::Nil,
             0xc2 => Item::Bool(false),
             0xc3 => Item::Bool(true),
-            0xc4 | 0xc5 | 0xc6 => {
+            0xc4..=0xc6 => {
                 let n = self.be(1 << (c - 0xc4))? as usize;
                 Item::Bin(self.take(n)?)
             }
-            0xc7 | 0xc8 | 0xc9 => {
+            0xc7..=0xc9 => {
                 let n = self.be(1 << (c - 0xc7))? as usize;
                 let code = self.take(1)?[0] as i8;
                 Item::Ext(code, self.take(n)?)
@@ -485,7 +485,7 @@ impl<'a> Reader<'a> {
                 let code = self.take(1)?[0] as i8;
                 Item::Ext(code, self.take(1 << (c - 0xd4))?)
             }
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let n = self.be(1 << (c - 0xd9))? as usize;
                 Item::Str(self.take(n)?)
             }
