@@ -209,7 +209,7 @@ pub enum ClusterError {
         events: Vec<String>,
     },
     /// A claim stays Terminating because pods still mount it (the pvc-protection finalizer).
-    #[error("{object} is still in use after {waited:?}: {} ; finalizers {}. Delete those pods or wait for them to finish", if pods.is_empty() { "no pod found using it".to_string() } else { format!("mounted by pods {}", pods.join(", ")) }, finalizers.join(", "))]
+    #[error("{object} is still in use after {waited:?}: {}; finalizers {}. {}", if pods.is_empty() { "no pod found using it".to_string() } else { format!("mounted by pods {}", pods.join(", ")) }, finalizers.join(", "), if pods.is_empty() { "Check for pods in other states and that kube-controller-manager (which removes kubernetes.io/pvc-protection) is running" } else { "Delete those pods or wait for them to finish" })]
     StillInUse {
         /// The claim.
         object: ObjectRef,
