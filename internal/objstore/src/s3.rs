@@ -15,7 +15,8 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
+    ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
+    ServerSideEncryption,
 };
 use aws_sdk_s3::Client;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -652,9 +653,21 @@ impl ChunkReader {
     }
 }
 
-fn decode_sha256(c: Option<&str>) -> Option<[u8; 32]> {
+/// The whole-object SHA-256 a response attests, if any. A multipart object's checksum is
+/// composite (the digest of the part digests; AWS appends `-N`, moto does not, and says so only
+/// through the `-N` ETag), so it is not the object's SHA-256.
+fn decode_sha256(
+    c: Option<&str>,
+    kind: Option<&ChecksumType>,
+    etag: Option<&str>,
+) -> Option<[u8; 32]> {
     let c = c?;
-    if c.contains('-') {
+    let multipart_etag = etag.is_some_and(|e| {
+        e.trim_matches('"')
+            .rsplit_once('-')
+            .is_some_and(|(_, n)| n.parse::<u32>().is_ok())
+    });
+    if c.contains('-') || kind == Some(&ChecksumType::Composite) || multipart_etag {
         return None;
     }
     B64.decode(c).ok()?.try_into().ok()
@@ -729,7 +742,6 @@ impl ObjectStore for S3Store {
             .get_object()
             .bucket(&self.bucket)
             .key(self.full_key(key))
-            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
             .map_err(|e| self.map_err(key, e))?;
@@ -737,7 +749,7 @@ impl ObjectStore for S3Store {
             key: key.to_string(),
             size: resp.content_length().unwrap_or(0).max(0) as u64,
             version: Version(resp.e_tag().unwrap_or_default().to_string()),
-            sha256: decode_sha256(resp.checksum_sha256()),
+            sha256: decode_sha256(resp.checksum_sha256(), resp.checksum_type(), resp.e_tag()),
             content_type: resp.content_type().map(str::to_string),
         };
         let data = resp
@@ -803,7 +815,7 @@ impl ObjectStore for S3Store {
                 key: key.to_string(),
                 size: r.content_length().unwrap_or(0).max(0) as u64,
                 version: Version(r.e_tag().unwrap_or_default().to_string()),
-                sha256: decode_sha256(r.checksum_sha256()),
+                sha256: decode_sha256(r.checksum_sha256(), r.checksum_type(), r.e_tag()),
                 content_type: r.content_type().map(str::to_string),
             })),
             Err(e) => match self.map_err(key, e) {
@@ -889,6 +901,22 @@ mod tests {
         // A 6 GiB object needs fewer than 1000 parts already at the base size.
         assert!(6 * 1024 * 1024 * 1024 / base < 1000);
         assert!((1..=MAX_PARTS).all(|n| part_size_for(n, base) <= MAX_PART_SIZE));
+    }
+
+    #[test]
+    fn composite_checksums_are_not_object_digests() {
+        let d = B64.encode([7u8; 32]);
+        assert_eq!(
+            decode_sha256(Some(&d), None, Some("\"abc\"")),
+            Some([7u8; 32])
+        );
+        assert_eq!(decode_sha256(Some(&format!("{d}-3")), None, None), None);
+        assert_eq!(
+            decode_sha256(Some(&d), Some(&ChecksumType::Composite), None),
+            None
+        );
+        assert_eq!(decode_sha256(Some(&d), None, Some("\"0123abcd-17\"")), None);
+        assert_eq!(decode_sha256(Some("not base64!"), None, None), None);
     }
 
     #[tokio::test]
