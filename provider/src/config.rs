@@ -1,0 +1,186 @@
+//! The provider block: how to reach the cluster and where snapshots go by default.
+
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use tfplug::{Attribute, Block, BlockNesting, Context, DataSource, Diagnostics, EphemeralResource, NestedBlock, Provider, Resource, Schema, Value};
+use tokio::sync::OnceCell;
+
+use crate::{network_lock, shared_state_pvc, snapshot_artifact, snapshot_data, storage_class};
+
+/// What `configure` learned, shared by every resource.
+#[derive(Default)]
+pub struct Settings {
+    /// False while the provider configuration is still unknown (planned before the cluster
+    /// exists): resources then plan with unknowns instead of contacting anything.
+    pub known: bool,
+    pub connection: cluster::ConnectionConfig,
+    pub default_store_url: Option<String>,
+    pub store: objstore::StoreConfig,
+    /// Endpoint of a GCS emulator, used for `gs://` URLs instead of `store.endpoint`.
+    pub gcs_endpoint: Option<String>,
+}
+
+/// State shared by the provider and its resources.
+#[derive(Default, Clone)]
+pub struct Shared {
+    settings: Arc<RwLock<Arc<Settings>>>,
+    cluster: Arc<RwLock<Arc<OnceCell<cluster::Cluster>>>>,
+}
+
+impl Shared {
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The cluster connection, made on first use so configurations without Kubernetes
+    /// resources never need a cluster.
+    pub async fn cluster(&self, diags: &mut Diagnostics) -> Option<cluster::Cluster> {
+        let settings = self.settings();
+        if !settings.known {
+            diags.error(
+                "Provider configuration not known yet",
+                "The testnet provider's connection settings depend on values known only after apply. Apply the resources they depend on first.",
+            );
+            return None;
+        }
+        let cell = self.cluster.read().ok()?.clone();
+        match cell.get_or_try_init(|| cluster::connect(&settings.connection)).await {
+            Ok(c) => Some(c.clone()),
+            Err(e) => {
+                crate::convert::cluster_error(&e, None, diags);
+                None
+            }
+        }
+    }
+
+    /// Resolves a resource's `store_url` (or the provider's default) into an open store.
+    pub async fn store(&self, url: Option<&str>, attr: &str, diags: &mut Diagnostics) -> Option<(String, Arc<dyn objstore::ObjectStore>)> {
+        let settings = self.settings();
+        let Some(url) = url.map(str::to_string).or_else(|| settings.default_store_url.clone()) else {
+            diags.attr_error(
+                tfplug::AttributePath::attr(attr),
+                "No store URL",
+                "Set store_url here or default_store_url in the provider block: file:///dir, s3://bucket/prefix or gs://bucket/prefix.",
+            );
+            return None;
+        };
+        let mut config = settings.store.clone();
+        if url.starts_with("gs://") {
+            config.endpoint = settings.gcs_endpoint.clone();
+        }
+        match objstore::open(&url, &config).await {
+            Ok(s) => Some((url, s)),
+            Err(e) => {
+                crate::convert::store_error(&e, Some(attr), diags);
+                None
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct TestnetProvider {
+    shared: Shared,
+}
+
+fn conn_attr(name: &str, doc: &str) -> Attribute {
+    Attribute::string(name).optional().describe(doc)
+}
+
+#[async_trait]
+impl Provider for TestnetProvider {
+    fn type_name(&self) -> &'static str {
+        "testnet"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            Block::new()
+                .describe("Kubernetes storage, shared-state claims, network locks and verified snapshots for blockchain testnets.")
+                .attr(conn_attr("kubeconfig_path", "Path to a kubeconfig file. Defaults to `KUBECONFIG` (colon-separated list), then `~/.kube/config`."))
+                .attr(conn_attr("kube_context", "Context of the kubeconfig to use. Defaults to `TESTNET_KUBE_CONTEXT`, then the kubeconfig's current context."))
+                .attr(conn_attr("host", "API server URL, e.g. `https://1.2.3.4`. Defaults to `TESTNET_KUBE_HOST`. Takes precedence over the kubeconfig."))
+                .attr(conn_attr("token", "Bearer token. Defaults to `TESTNET_KUBE_TOKEN`.").sensitive())
+                .attr(conn_attr("cluster_ca_certificate", "PEM-encoded CA certificate of the API server."))
+                .attr(conn_attr("client_certificate", "PEM-encoded client certificate for TLS authentication."))
+                .attr(conn_attr("client_key", "PEM-encoded client key for TLS authentication.").sensitive())
+                .attr(Attribute::bool("insecure").optional().describe("Skip verification of the API server's certificate. For test clusters only."))
+                .attr(conn_attr(
+                    "default_store_url",
+                    "Store for snapshot artifacts when a resource sets no `store_url`: `file:///dir`, `s3://bucket/prefix` or `gs://bucket/prefix`.",
+                ))
+                .attr(conn_attr("s3_endpoint", "Custom S3 endpoint for S3-compatible servers. Defaults to `AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL`."))
+                .attr(Attribute::bool("s3_force_path_style").optional().describe("Path-style S3 addressing, needed by most S3-compatible servers."))
+                .attr(conn_attr("s3_region", "S3 region. Defaults to the AWS SDK's region chain."))
+                .attr(conn_attr("gcs_endpoint", "Custom GCS endpoint (emulators). Defaults to `STORAGE_EMULATOR_HOST`."))
+                .block(
+                    NestedBlock::new(
+                        "exec",
+                        BlockNesting::List,
+                        Block::new()
+                            .describe("An exec credential plugin, e.g. `gke-gcloud-auth-plugin` or `aws eks get-token`.")
+                            .attr(Attribute::string("api_version").required().describe("e.g. `client.authentication.k8s.io/v1beta1`."))
+                            .attr(Attribute::string("command").required())
+                            .attr(Attribute::string_list("args").optional())
+                            .attr(Attribute::string_map("env").optional()),
+                    )
+                    .max_items(1),
+                ),
+        )
+    }
+
+    async fn configure(&self, _ctx: &Context, config: &Value, _diags: &mut Diagnostics) {
+        let known = config.is_wholly_known();
+        let s = |k: &str| config.get(k).as_str().map(str::to_string);
+        let exec = config.get("exec").elements().first().map(|e| cluster::ExecConfig {
+            api_version: e.get("api_version").as_str().unwrap_or_default().to_string(),
+            command: e.get("command").as_str().unwrap_or_default().to_string(),
+            args: e.get("args").to_string_vec(),
+            env: e.get("env").to_string_map().into_iter().collect(),
+        });
+        let connection = cluster::ConnectionConfig {
+            kubeconfig_paths: s("kubeconfig_path").map(|p| vec![p.into()]).unwrap_or_default(),
+            context: s("kube_context"),
+            host: s("host"),
+            token: s("token"),
+            cluster_ca_certificate: s("cluster_ca_certificate"),
+            client_certificate: s("client_certificate"),
+            client_key: s("client_key"),
+            insecure: config.get("insecure").as_bool().unwrap_or(false),
+            exec,
+        };
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let store = objstore::StoreConfig {
+            endpoint: s("s3_endpoint").or_else(|| env("AWS_ENDPOINT_URL_S3")).or_else(|| env("AWS_ENDPOINT_URL")),
+            force_path_style: config.get("s3_force_path_style").as_bool().unwrap_or(false),
+            region: s("s3_region"),
+            ..Default::default()
+        };
+        let gcs_endpoint = s("gcs_endpoint").or_else(|| env("STORAGE_EMULATOR_HOST")).map(|e| if e.contains("://") { e } else { format!("http://{e}") });
+        let settings = Settings { known, connection, default_store_url: s("default_store_url"), store, gcs_endpoint };
+        if let Ok(mut g) = self.shared.settings.write() {
+            *g = Arc::new(settings);
+        }
+        if let Ok(mut g) = self.shared.cluster.write() {
+            *g = Arc::new(OnceCell::new());
+        }
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        vec![
+            Arc::new(storage_class::StorageClass(self.shared.clone())),
+            Arc::new(shared_state_pvc::SharedStatePvc(self.shared.clone())),
+            Arc::new(network_lock::ManagedLock(self.shared.clone())),
+            Arc::new(snapshot_artifact::SnapshotArtifact(self.shared.clone())),
+        ]
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        vec![Arc::new(network_lock::LockData(self.shared.clone())), Arc::new(snapshot_data::Snapshot(self.shared.clone()))]
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
+        vec![Arc::new(network_lock::EphemeralLock(self.shared.clone()))]
+    }
+}

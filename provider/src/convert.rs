@@ -1,0 +1,71 @@
+//! The provider's edge: domain errors become diagnostics that name the attribute, the value and
+//! what to do.
+
+use tfplug::{AttributePath, Diagnostics};
+
+/// A cluster error as a diagnostic, attached to `attr` when one attribute caused it.
+pub fn cluster_error(e: &cluster::ClusterError, attr: Option<&str>, diags: &mut Diagnostics) {
+    use cluster::ClusterError as E;
+    let summary = match e {
+        E::NoConfiguration { .. } | E::BadKubeconfig { .. } | E::UnknownContext { .. } | E::InvalidConfig { .. } => "Kubernetes connection not configured",
+        E::Unreachable { .. } => "Kubernetes API server unreachable",
+        E::Unauthorized { .. } => "Kubernetes credentials rejected",
+        E::Forbidden { .. } => "Not allowed by the cluster",
+        E::NotFound { .. } => "Kubernetes object not found",
+        E::AlreadyExists { .. } => "Kubernetes object already exists",
+        E::Conflict { .. } => "Concurrent change",
+        E::Invalid { .. } => "Rejected by the Kubernetes API server",
+        E::Immutable { .. } => "Field cannot change in place",
+        E::ShrinkNotAllowed { .. } => "Storage cannot shrink",
+        E::ExpansionNotAllowed { .. } => "Storage class does not allow expansion",
+        E::NotReady { .. } => "Claim not ready",
+        E::StillInUse { .. } => "Claim still in use",
+        E::Cancelled { .. } => "Interrupted",
+        _ => "Kubernetes request failed",
+    };
+    let mut detail = e.to_string();
+    if let E::Invalid { causes, .. } = e {
+        for c in causes {
+            detail.push_str(&format!("\n- {}: {} ({})", c.field, c.message, c.reason));
+        }
+    }
+    match attr {
+        Some(a) => diags.attr_error(AttributePath::attr(a), summary, detail),
+        None => diags.error(summary, detail),
+    }
+}
+
+/// An object-store error as a diagnostic.
+pub fn store_error(e: &objstore::StoreError, attr: Option<&str>, diags: &mut Diagnostics) {
+    use objstore::StoreError as E;
+    let summary = match e {
+        E::BadUrl { .. } => "Invalid store URL",
+        E::NotFound { .. } => "Object not found",
+        E::NoSuchBucket { .. } => "Bucket not found",
+        E::PreconditionFailed { .. } => "Concurrent change in the store",
+        E::AccessDenied { .. } => "Access to the store denied",
+        E::ChecksumMismatch { .. } => "Checksum mismatch",
+        E::Cancelled { .. } => "Interrupted",
+        E::Io { .. } => "Store request failed",
+    };
+    match attr {
+        Some(a) => diags.attr_error(AttributePath::attr(a), summary, e.to_string()),
+        None => diags.error(summary, e.to_string()),
+    }
+}
+
+/// A catalog (snapshot publishing) error as a diagnostic.
+pub fn catalog_error(e: &catalog::CatalogError, attr: Option<&str>, diags: &mut Diagnostics) {
+    let summary = match e {
+        catalog::CatalogError::InvalidName { .. } | catalog::CatalogError::InvalidValue { .. } => "Invalid snapshot setting",
+        catalog::CatalogError::Source { .. } => "Cannot read the source directory",
+        catalog::CatalogError::VerifyFailed { .. } => "Snapshot verification failed; nothing was published",
+        catalog::CatalogError::CorruptDocument { .. } => "Snapshot index is corrupt",
+        catalog::CatalogError::Cancelled { .. } => "Interrupted; nothing was published",
+        _ => "Snapshot operation failed",
+    };
+    match attr {
+        Some(a) => diags.attr_error(AttributePath::attr(a), summary, e.to_string()),
+        None => diags.error(summary, e.to_string()),
+    }
+}
