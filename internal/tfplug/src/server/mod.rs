@@ -210,7 +210,7 @@ impl Rpc for ProviderServer {
         if let Some(r) = self.resource(&req.type_name, &mut diags) {
             if let Some(config) = decode(req.config.as_ref(), &r.ty, "resource configuration", &mut diags) {
                 crate::schema::validate_block(&r.schema.block, &config, &AttributePath::default(), &mut diags);
-                let ctx = self.ctx(None);
+                let ctx = self.ctx(req.client_capabilities.as_ref());
                 let mut inner = Diagnostics::new();
                 guard("validating the resource configuration", &mut diags, r.imp.validate(&ctx, &config, &mut inner)).await;
                 diags.extend(inner);
