@@ -11,7 +11,7 @@ use crate::kinds::{Kind, EVENTS, LEASES, NAMESPACES, PODS, PVCS, PVS, STORAGE_CL
 use crate::quantity;
 use crate::store::{meta_str, rv_of, Store};
 use crate::util;
-use crate::validate::PVC_PROTECTION;
+use crate::validate::{PVC_PROTECTION, PV_PROTECTION};
 
 #[derive(Default)]
 struct State {
@@ -21,7 +21,13 @@ struct State {
     resize_since: HashMap<String, Instant>,
     /// Events already emitted, per (claim uid, reason).
     emitted: HashSet<(String, String)>,
+    /// When a namespace (by uid) was first seen Terminating.
+    terminating_since: HashMap<String, Instant>,
 }
+
+/// How long a deleted namespace stays Terminating at least, like the real namespace controller
+/// (which takes seconds), so clients can observe the 403 NamespaceTerminating window.
+const NAMESPACE_TERMINATING_MIN: Duration = Duration::from_millis(1500);
 
 /// Runs forever, reacting to store changes (and a short tick for the delays).
 pub async fn run(store: Store, bind_delay: Duration) {
@@ -31,7 +37,8 @@ pub async fn run(store: Store, bind_delay: Duration) {
             _ = store.changed.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
-        terminate_namespaces(&store);
+        terminate_namespaces(&store, &mut st);
+        reconcile_volumes(&store);
         reconcile_claims(&store, &mut st, bind_delay);
     }
 }
@@ -64,8 +71,15 @@ fn delete_obj(store: &Store, kind: &'static Kind, obj: &Value) {
     }
 }
 
-fn terminate_namespaces(store: &Store) {
+fn terminate_namespaces(store: &Store, st: &mut State) {
     let (namespaces, _) = store.list(&NAMESPACES, None);
+    let terminating: HashSet<String> = namespaces
+        .iter()
+        .filter(|n| !meta_str(n, "deletionTimestamp").is_empty())
+        .map(|n| meta_str(n, "uid").to_string())
+        .collect();
+    st.terminating_since
+        .retain(|uid, _| terminating.contains(uid));
     for ns in namespaces
         .iter()
         .filter(|n| !meta_str(n, "deletionTimestamp").is_empty())
@@ -80,10 +94,58 @@ fn terminate_namespaces(store: &Store) {
                 delete_obj(store, kind, o);
             }
         }
-        if remaining == 0 {
+        let since = *st
+            .terminating_since
+            .entry(meta_str(ns, "uid").to_string())
+            .or_insert_with(Instant::now);
+        if remaining == 0 && since.elapsed() >= NAMESPACE_TERMINATING_MIN {
             let _ = store.remove(&NAMESPACES, "", name, Some(rv_of(ns)));
         }
     }
+}
+
+/// The volume side of the binder and pv-protection: a new volume becomes Available, and a
+/// deleted volume that is not Bound loses its pv-protection finalizer (and so goes away).
+fn reconcile_volumes(store: &Store) {
+    let (pvs, _) = store.list(&PVS, None);
+    for pv in &pvs {
+        let phase = pv
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !meta_str(pv, "deletionTimestamp").is_empty() {
+            if phase == "Bound" {
+                continue;
+            }
+            let mut p = pv.clone();
+            if let Some(f) = p["metadata"]["finalizers"].as_array_mut() {
+                f.retain(|x| x != PV_PROTECTION);
+            }
+            let _ = store.update(&PVS, p, rv_of(pv));
+        } else if phase == "Pending" || phase.is_empty() {
+            let mut p = pv.clone();
+            p["status"]["phase"] = json!("Available");
+            let _ = store.update(&PVS, p, rv_of(pv));
+        }
+    }
+}
+
+/// A volume an administrator reserved for this claim (`spec.claimRef` naming it), if any.
+fn reserved_volume(store: &Store, claim: &Value) -> Option<Value> {
+    let (pvs, _) = store.list(&PVS, None);
+    pvs.into_iter().find(|pv| {
+        meta_str(pv, "deletionTimestamp").is_empty()
+            && pv
+                .pointer("/spec/claimRef/namespace")
+                .and_then(Value::as_str)
+                == Some(meta_str(claim, "namespace"))
+            && pv.pointer("/spec/claimRef/name").and_then(Value::as_str)
+                == Some(meta_str(claim, "name"))
+            && pv
+                .pointer("/spec/claimRef/uid")
+                .and_then(Value::as_str)
+                .is_none_or(|u| u.is_empty() || u == meta_str(claim, "uid"))
+    })
 }
 
 fn emit(store: &Store, st: &mut State, claim: &Value, ty: &str, reason: &str, message: &str) {
@@ -232,7 +294,22 @@ fn bind(store: &Store, st: &mut State, claim: &Value, class: &Value) {
         .get("provisioner")
         .and_then(Value::as_str)
         .unwrap_or("");
-    if store.get(&PVS, "", &pv_name).is_none() {
+    let mut pv_name = pv_name;
+    let mut size = size;
+    if let Some(pv) = reserved_volume(store, claim) {
+        let mut p = pv.clone();
+        p["spec"]["claimRef"] = json!({"kind": "PersistentVolumeClaim", "namespace": ns, "name": name,
+            "uid": uid, "apiVersion": "v1", "resourceVersion": rv_of(claim)});
+        p["status"]["phase"] = json!("Bound");
+        if store.update(&PVS, p, rv_of(&pv)).is_err() {
+            return;
+        }
+        pv_name = meta_str(&pv, "name").to_string();
+        size = pv
+            .pointer("/spec/capacity/storage")
+            .cloned()
+            .unwrap_or(size);
+    } else if store.get(&PVS, "", &pv_name).is_none() {
         let mut meta = new_meta(&pv_name, None);
         meta["annotations"] = json!({"pv.kubernetes.io/provisioned-by": provisioner});
         let pv = json!({

@@ -14,11 +14,17 @@ pub struct Kind {
     pub namespaced: bool,
     /// Has a `/status` subresource: the main resource ignores status changes, like the real server.
     pub has_status: bool,
-    /// Whether clients may create it (PersistentVolumes only come from the binder here).
+    /// Whether clients may create it (every kind served today; kept for read-only kinds).
     pub user_create: bool,
     pub short_names: &'static [&'static str],
     /// Field selector paths beyond metadata.name / metadata.namespace.
     pub field_selectors: &'static [&'static str],
+    /// The registry's `ReturnDeletedObject`: a DELETE that removes the object answers with the
+    /// object itself instead of a success Status.
+    pub return_deleted_object: bool,
+    /// The strategy's `AllowUnconditionalUpdate`: when false, a PUT must carry
+    /// `metadata.resourceVersion` (422 otherwise), as for Leases.
+    pub unconditional_update: bool,
 }
 
 pub static NAMESPACES: Kind = Kind {
@@ -32,6 +38,8 @@ pub static NAMESPACES: Kind = Kind {
     user_create: true,
     short_names: &["ns"],
     field_selectors: &["status.phase"],
+    return_deleted_object: false,
+    unconditional_update: true,
 };
 pub static PVCS: Kind = Kind {
     plural: "persistentvolumeclaims",
@@ -44,6 +52,8 @@ pub static PVCS: Kind = Kind {
     user_create: true,
     short_names: &["pvc"],
     field_selectors: &[],
+    return_deleted_object: true,
+    unconditional_update: true,
 };
 pub static PVS: Kind = Kind {
     plural: "persistentvolumes",
@@ -53,9 +63,11 @@ pub static PVS: Kind = Kind {
     version: "v1",
     namespaced: false,
     has_status: true,
-    user_create: false,
+    user_create: true,
     short_names: &["pv"],
     field_selectors: &[],
+    return_deleted_object: true,
+    unconditional_update: true,
 };
 pub static PODS: Kind = Kind {
     plural: "pods",
@@ -68,6 +80,8 @@ pub static PODS: Kind = Kind {
     user_create: true,
     short_names: &["po"],
     field_selectors: &["spec.nodeName", "status.phase", "spec.restartPolicy"],
+    return_deleted_object: true,
+    unconditional_update: true,
 };
 pub static EVENTS: Kind = Kind {
     plural: "events",
@@ -91,6 +105,8 @@ pub static EVENTS: Kind = Kind {
         "source",
         "type",
     ],
+    return_deleted_object: false,
+    unconditional_update: true,
 };
 pub static STORAGE_CLASSES: Kind = Kind {
     plural: "storageclasses",
@@ -103,6 +119,8 @@ pub static STORAGE_CLASSES: Kind = Kind {
     user_create: true,
     short_names: &["sc"],
     field_selectors: &[],
+    return_deleted_object: true,
+    unconditional_update: true,
 };
 pub static LEASES: Kind = Kind {
     plural: "leases",
@@ -115,6 +133,8 @@ pub static LEASES: Kind = Kind {
     user_create: true,
     short_names: &[],
     field_selectors: &[],
+    return_deleted_object: false,
+    unconditional_update: false,
 };
 
 pub static ALL: [&Kind; 7] = [

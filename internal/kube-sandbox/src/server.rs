@@ -250,6 +250,23 @@ async fn dispatch(
         }
         (&Method::PUT, Some(name)) => {
             let body = parse_body(body)?;
+            // Checked before the object is looked up, as the real handler does: a PUT to a
+            // missing name with a mismatched body is a 400, not a 404.
+            let body_name = body
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !body_name.is_empty() && body_name != name {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
+                )));
+            }
+            if !t.kind.unconditional_update && rv_of(&body).is_empty() {
+                if app.store.get(t.kind, ns.unwrap_or(""), name).is_none() {
+                    return Err(ApiError::not_found(t.kind, name));
+                }
+                return Err(ApiError::resource_version_required(t.kind, name));
+            }
             let (obj, _) = update(app, &t, name, dry_run, |_current| Ok(body.clone()))?;
             Ok(json_response(200, &obj))
         }
@@ -443,13 +460,7 @@ fn check_namespace(app: &App, kind: &Kind, ns: &str, name: &str) -> Result<(), A
         .get(&NAMESPACES, "", ns)
         .ok_or_else(|| ApiError::not_found(&NAMESPACES, ns))?;
     if !meta_str(&nsobj, "deletionTimestamp").is_empty() {
-        return Err(ApiError::forbidden(
-            kind,
-            name,
-            &format!(
-                "unable to create new content in namespace {ns} because it is being terminated"
-            ),
-        ));
+        return Err(ApiError::namespace_terminating(kind, name, ns));
     }
     Ok(())
 }
@@ -761,6 +772,9 @@ pub fn delete(
         app.store
             .remove(kind, ns, name, None)
             .map_err(|_| ApiError::not_found(kind, name))?;
+    }
+    if kind.return_deleted_object {
+        return Ok(json_response(200, &current));
     }
     let mut details = json!({"name": name, "kind": kind.plural, "uid": uid});
     if !kind.group.is_empty() {

@@ -217,6 +217,41 @@ impl ApiError {
             details: Some(details(kind, name, kind.plural)),
         }
     }
+    /// NamespaceLifecycle admission refusing new content in a Terminating namespace: a 403 whose
+    /// single cause names `metadata.namespace` with reason `NamespaceTerminating`.
+    pub fn namespace_terminating(kind: &Kind, name: &str, ns: &str) -> Self {
+        let why = format!(
+            "unable to create new content in namespace {ns} because it is being terminated"
+        );
+        let mut e = Self::forbidden(kind, name, &why);
+        if let Some(d) = e.details.as_mut() {
+            d["causes"] = json!([{"reason": "NamespaceTerminating", "message": why, "field": "metadata.namespace"}]);
+        }
+        e
+    }
+    /// A PUT without `metadata.resourceVersion` on a kind whose strategy forbids unconditional
+    /// updates. Unlike other 422s, the real server puts the resource (not the Kind) in details.
+    pub fn resource_version_required(kind: &Kind, name: &str) -> Self {
+        let cause = FieldError::invalid(
+            "metadata.resourceVersion",
+            &json!(0),
+            "must be specified for an update",
+        );
+        let mut d = details(kind, name, kind.plural);
+        d["causes"] =
+            json!([{"reason": cause.ty.reason(), "message": cause.body(), "field": cause.field}]);
+        Self {
+            code: 422,
+            reason: "Invalid",
+            message: format!(
+                "{} {:?} is invalid: {}",
+                kind.qualified_resource(),
+                name,
+                cause
+            ),
+            details: Some(d),
+        }
+    }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self {
             code: 400,

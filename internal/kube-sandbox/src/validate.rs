@@ -3,13 +3,27 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::kinds::{Kind, LEASES, NAMESPACES, PODS, PVCS, STORAGE_CLASSES};
+use crate::kinds::{Kind, LEASES, NAMESPACES, PODS, PVCS, PVS, STORAGE_CLASSES};
 use crate::quantity;
 use crate::status::{ApiError, FieldError};
 use crate::store::{meta_str, Store};
 use crate::util;
 
 pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+/// Added to every new PersistentVolume by the StorageObjectInUseProtection admission plugin; the
+/// pv-protection controller removes it once the volume is no longer Bound.
+pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
+
+fn add_finalizer(obj: &mut Value, finalizer: &str) {
+    let mut fins = obj["metadata"]["finalizers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !fins.iter().any(|f| f == finalizer) {
+        fins.push(json!(finalizer));
+        obj["metadata"]["finalizers"] = Value::Array(fins);
+    }
+}
 const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 const ACCESS_MODES: &[&str] = &["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce"];
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
@@ -61,6 +75,20 @@ pub fn default_on_create(kind: &Kind, obj: &mut Value, store: &Store) {
             fins.push(json!(PVC_PROTECTION));
             obj["metadata"]["finalizers"] = Value::Array(fins);
         }
+        obj["status"] = json!({"phase": "Pending"});
+    } else if is(kind, &PVS) {
+        if !obj["spec"].is_object() {
+            obj["spec"] = json!({});
+        }
+        for (k, v) in [
+            ("persistentVolumeReclaimPolicy", json!("Retain")),
+            ("volumeMode", json!("Filesystem")),
+        ] {
+            if obj["spec"].get(k).is_none_or(Value::is_null) {
+                obj["spec"][k] = v;
+            }
+        }
+        add_finalizer(obj, PV_PROTECTION);
         obj["status"] = json!({"phase": "Pending"});
     } else if is(kind, &PODS) {
         if !obj["spec"].is_object() {
@@ -183,6 +211,51 @@ fn validate_meta(kind: &Kind, obj: &Value, errs: &mut Vec<FieldError>) {
     }
 }
 
+const NAME_PART_MSG: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+/// apimachinery's `IsQualifiedName` (`[prefix/]name`), which a StorageClass provisioner must be.
+fn qualified_name_errors(value: &str) -> Vec<String> {
+    let parts: Vec<&str> = value.split('/').collect();
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                return vec!["prefix part must be non-empty".into()];
+            }
+            let mut out: Vec<String> = util::dns1123_subdomain_errors(prefix)
+                .into_iter()
+                .map(|e| format!("prefix part {e}"))
+                .collect();
+            out.extend(qualified_name_part_errors(name));
+            return out;
+        }
+        _ => {
+            return vec![format!("a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')")]
+        }
+    };
+    qualified_name_part_errors(name)
+}
+
+fn qualified_name_part_errors(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if name.is_empty() {
+        out.push("name part must be non-empty".into());
+        return out;
+    }
+    if name.len() > 63 {
+        out.push("name part must be no more than 63 characters".into());
+    }
+    let ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok {
+        out.push(NAME_PART_MSG.into());
+    }
+    out
+}
+
 fn str_at<'a>(obj: &'a Value, ptr: &str) -> Option<&'a str> {
     obj.pointer(ptr).and_then(Value::as_str)
 }
@@ -190,8 +263,13 @@ fn str_at<'a>(obj: &'a Value, ptr: &str) -> Option<&'a str> {
 fn validate_object(kind: &Kind, obj: &Value, errs: &mut Vec<FieldError>) {
     validate_meta(kind, obj, errs);
     if is(kind, &STORAGE_CLASSES) {
-        if str_at(obj, "/provisioner").is_none_or(str::is_empty) {
-            errs.push(FieldError::required("provisioner", ""));
+        match str_at(obj, "/provisioner").filter(|p| !p.is_empty()) {
+            None => errs.push(FieldError::required("provisioner", "")),
+            Some(p) => {
+                for problem in qualified_name_errors(p) {
+                    errs.push(FieldError::invalid("provisioner", &json!(p), &problem));
+                }
+            }
         }
         if let Some(p) = obj.get("reclaimPolicy").filter(|v| !v.is_null()) {
             if !matches!(p.as_str(), Some("Delete" | "Retain")) {
