@@ -1,30 +1,672 @@
-//! `testnet_shared_state_pvc` (placeholder until written).
+//! `testnet_shared_state_pvc`: a PersistentVolumeClaim holding a testnet's shared state.
+//!
+//! Storage is compared by bytes (`10Gi` and `10240Mi` are the same claim). Growing happens in
+//! place only where Kubernetes can do it (a bound claim on a class that allows expansion);
+//! everything else that would lose data is refused at plan time instead of replacing the claim.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use tfplug::{Context, Diagnostics, Private, Resource, Schema, Value, Block};
+use tfplug::schema::validators::{from_fn, one_of};
+use tfplug::schema::Nesting;
+use tfplug::{
+    Attribute, AttributePath, Block, Context, Diagnostics, PlanChange, Private, Resource, Schema,
+    Value,
+};
 
 use crate::config::Shared;
+use crate::convert::cluster_error;
 
 pub struct SharedStatePvc(pub Shared);
+
+const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
+const ALL_ATTRS: [&str; 20] = [
+    "id",
+    "namespace",
+    "create_namespace",
+    "name",
+    "testnet",
+    "role",
+    "labels",
+    "annotations",
+    "access_modes",
+    "storage",
+    "storage_class_name",
+    "volume_mode",
+    "volume_name",
+    "data_source",
+    "selector",
+    "timeouts",
+    "phase",
+    "bound_volume",
+    "capacity",
+    "uid",
+];
+const ACCESS_MODES: [&str; 4] = [
+    "ReadWriteOnce",
+    "ReadOnlyMany",
+    "ReadWriteMany",
+    "ReadWriteOncePod",
+];
+
+/// Parses a Terraform-style duration (`90s`, `5m`, `1h30m`). Why hand-written: the forms users
+/// write in `timeouts` blocks are this small grammar, not Go's full syntax.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let allowed = "Allowed: a whole number followed by a unit, units h, m, s (e.g. \"5m\", \"90s\", \"1h30m\").";
+    if s.is_empty() {
+        return Err(format!("empty duration. {allowed}"));
+    }
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let mult = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => {
+                return Err(format!(
+                    "{s:?} is not a duration: unexpected {c:?}. {allowed}"
+                ))
+            }
+        };
+        let n: u64 = digits.parse().map_err(|_| {
+            format!("{s:?} is not a duration: a number must precede {c:?}. {allowed}")
+        })?;
+        total = total.saturating_add(n.saturating_mul(mult));
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err(format!(
+            "{s:?} is not a duration: the number {digits} has no unit. {allowed}"
+        ));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// `Shared::cluster` on a blocking thread. Why: `cluster::connect`'s future is not `Send` (it
+/// holds a `&dyn Fn` without `Sync`), and resource methods must be `Send`. Drop this once the
+/// cluster crate's `connect_from` takes `&(dyn Fn(&str) -> Option<String> + Sync)`.
+async fn connect(shared: &Shared, diags: &mut Diagnostics) -> Option<cluster::Cluster> {
+    let shared = shared.clone();
+    let handle = tokio::runtime::Handle::current();
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut d = Diagnostics::new();
+        let c = handle.block_on(shared.cluster(&mut d));
+        (c, d)
+    })
+    .await;
+    match joined {
+        Ok((c, d)) => {
+            diags.extend(d);
+            c
+        }
+        Err(e) => {
+            diags.error(
+                "Kubernetes connection failed",
+                format!("connecting to the cluster failed unexpectedly: {e}"),
+            );
+            None
+        }
+    }
+}
+
+fn timeout(state: &Value, which: &str, default: Duration) -> Duration {
+    state
+        .get("timeouts")
+        .get(which)
+        .as_str()
+        .and_then(|s| parse_duration(s).ok())
+        .unwrap_or(default)
+}
+
+fn str_attr(v: &Value, name: &str) -> Option<String> {
+    v.get(name).as_str().map(str::to_string)
+}
+
+/// Builds the domain spec from a fully known planned value; diagnostics name the attribute.
+fn claim_spec(v: &Value, diags: &mut Diagnostics) -> Option<cluster::ClaimSpec> {
+    let storage_text = v.get("storage").as_str().unwrap_or_default();
+    let storage = match cluster::parse_quantity(storage_text) {
+        Ok(q) => q,
+        Err(e) => {
+            diags.attr_error(
+                AttributePath::attr("storage"),
+                "Invalid storage quantity",
+                e.to_string(),
+            );
+            return None;
+        }
+    };
+    let mut access_modes = Vec::new();
+    for m in v.get("access_modes").to_string_vec() {
+        match m.parse::<cluster::AccessMode>() {
+            Ok(a) => access_modes.push(a),
+            Err(e) => {
+                diags.attr_error(
+                    AttributePath::attr("access_modes"),
+                    "Invalid access mode",
+                    e.to_string(),
+                );
+                return None;
+            }
+        }
+    }
+    let volume_mode = match v.get("volume_mode").as_str() {
+        Some(s) => match s.parse::<cluster::VolumeMode>() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                diags.attr_error(
+                    AttributePath::attr("volume_mode"),
+                    "Invalid volume mode",
+                    e.to_string(),
+                );
+                return None;
+            }
+        },
+        None => None,
+    };
+    let ds = v.get("data_source");
+    let data_source = (!ds.is_null()).then(|| cluster::DataSource {
+        kind: str_attr(ds, "kind").unwrap_or_default(),
+        name: str_attr(ds, "name").unwrap_or_default(),
+        api_group: str_attr(ds, "api_group"),
+    });
+    let sel = v.get("selector");
+    let selector = (!sel.is_null()).then(|| cluster::VolumeSelector {
+        match_labels: sel.get("match_labels").to_string_map(),
+        match_expressions: Vec::new(),
+    });
+    Some(cluster::ClaimSpec {
+        namespace: str_attr(v, "namespace").unwrap_or_default(),
+        name: str_attr(v, "name").unwrap_or_default(),
+        network: str_attr(v, "testnet"),
+        role: str_attr(v, "role"),
+        labels: v.get("labels").to_string_map(),
+        annotations: v.get("annotations").to_string_map(),
+        access_modes,
+        storage,
+        storage_class_name: str_attr(v, "storage_class_name"),
+        volume_mode,
+        volume_name: str_attr(v, "volume_name"),
+        data_source,
+        selector,
+    })
+}
+
+/// The user-visible map from the server's, keeping what the user manages: labels lose the ones
+/// the provider adds; annotations keep only keys the user set (servers add their own).
+fn user_map(server: &BTreeMap<String, String>, prior: &Value, only_prior_keys: bool) -> Value {
+    let prior_map = prior.to_string_map();
+    let m: BTreeMap<String, String> = server
+        .iter()
+        .filter(|(k, _)| {
+            if only_prior_keys {
+                prior_map.contains_key(*k)
+            } else {
+                ![
+                    cluster::LABEL_NETWORK,
+                    cluster::LABEL_ROLE,
+                    cluster::LABEL_MANAGED_BY,
+                ]
+                .contains(&k.as_str())
+            }
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if m.is_empty() && prior.is_null() {
+        Value::Null
+    } else {
+        Value::string_map(m)
+    }
+}
+
+/// New state from the prior/planned value and the claim as the server holds it. Attributes the
+/// server fills in on its own (class, volume name, mode) keep the configured value unless this
+/// is an import, where everything comes from the server.
+fn state_from(base: &Value, status: &cluster::ClaimStatus) -> Value {
+    let importing = base.get("storage").is_null();
+    let mut s = base.clone();
+    s.set(
+        "id",
+        Value::string(format!("{}/{}", status.namespace, status.name)),
+    );
+    s.set("namespace", Value::string(&status.namespace));
+    s.set("name", Value::string(&status.name));
+    if let Some(req) = status.requested {
+        let same = base
+            .get("storage")
+            .as_str()
+            .and_then(|t| cluster::parse_quantity(t).ok())
+            .is_some_and(|q| q == req);
+        if !same {
+            s.set("storage", Value::string(req.to_string()));
+        }
+    }
+    let network = status.labels.get(cluster::LABEL_NETWORK).cloned();
+    let role = status.labels.get(cluster::LABEL_ROLE).cloned();
+    s.set("testnet", Value::opt_string(network));
+    s.set("role", Value::opt_string(role));
+    s.set(
+        "labels",
+        user_map(&status.labels, base.get("labels"), false),
+    );
+    s.set(
+        "annotations",
+        user_map(&status.annotations, base.get("annotations"), !importing),
+    );
+    if importing {
+        s.set(
+            "access_modes",
+            Value::string_list(status.access_modes.clone()),
+        );
+        s.set(
+            "storage_class_name",
+            Value::opt_string(status.storage_class_name.clone()),
+        );
+        s.set("volume_mode", Value::opt_string(status.volume_mode.clone()));
+        s.set("create_namespace", Value::Bool(false));
+    }
+    s.set("phase", Value::string(&status.phase));
+    s.set(
+        "bound_volume",
+        Value::opt_string(status.bound_volume.clone()),
+    );
+    s.set(
+        "capacity",
+        Value::opt_string(status.capacity.map(|q| q.to_string())),
+    );
+    s.set("uid", Value::string(&status.uid));
+    s
+}
+
+fn name_validator(label: bool) -> impl tfplug::schema::Validator {
+    let doc = if label {
+        "A DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric, at most 63 characters."
+    } else {
+        "A DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending alphanumeric, at most 253 characters."
+    };
+    from_fn(doc, move |v: &Value| {
+        let Some(s) = v.as_str() else { return Ok(()) };
+        let r = if label {
+            cluster::validate_dns1123_label(s)
+        } else {
+            cluster::validate_dns1123_subdomain(s)
+        };
+        r.map_err(|e| e.to_string())
+    })
+}
 
 #[async_trait]
 impl Resource for SharedStatePvc {
     fn type_name(&self) -> &'static str {
         "testnet_shared_state_pvc"
     }
+
     fn schema(&self) -> Schema {
-        Schema::new(Block::new())
+        let s = |n: &str| Attribute::string(n);
+        Schema::new(
+            Block::new()
+                .describe("A PersistentVolumeClaim that holds a testnet's shared state (genesis, keys, chain data) in a Kubernetes namespace. Storage grows in place when Kubernetes allows it; shrinking is refused at plan time.")
+                .attr(s("id").computed().use_state_for_unknown().describe("`namespace/name` of the claim (the import ID)."))
+                .attr(s("namespace").required().requires_replace().validate(name_validator(true)).describe("Namespace of the claim (DNS-1123 label). Changing it replaces the claim."))
+                .attr(Attribute::bool("create_namespace").default(Value::Bool(false)).describe("Create `namespace` if it does not exist. The namespace is never deleted by this resource."))
+                .attr(s("name").required().requires_replace().validate(name_validator(false)).describe("Name of the claim (DNS-1123 subdomain). Changing it replaces the claim."))
+                .attr(s("testnet").optional().describe("Network name, written as label `testnet.io/network`."))
+                .attr(s("role").optional().describe("Role of the claim, written as label `testnet.io/role`."))
+                .attr(Attribute::string_map("labels").optional().describe("Extra labels on the claim. The provider also sets `app.kubernetes.io/managed-by`."))
+                .attr(Attribute::string_map("annotations").optional().describe("Annotations on the claim. Annotations added by Kubernetes are ignored."))
+                .attr(
+                    Attribute::string_list("access_modes")
+                        .default(Value::string_list(["ReadWriteOnce"]))
+                        .requires_replace()
+                        .validate(from_fn("Each one of `ReadWriteOnce`, `ReadOnlyMany`, `ReadWriteMany`, `ReadWriteOncePod`; at least one.", |v: &Value| {
+                            let Value::List(items) = v else { return Ok(()) };
+                            if items.is_empty() {
+                                return Err(format!("at least one access mode is required. Allowed: {}.", ACCESS_MODES.join(", ")));
+                            }
+                            for m in items.iter().filter_map(Value::as_str) {
+                                if !ACCESS_MODES.contains(&m) {
+                                    return Err(format!("{m:?} is not an access mode. Allowed: {}.", ACCESS_MODES.join(", ")));
+                                }
+                            }
+                            Ok(())
+                        }))
+                        .describe("Access modes (`ReadWriteOnce`, `ReadOnlyMany`, `ReadWriteMany`, `ReadWriteOncePod`). Default `[\"ReadWriteOnce\"]`. Changing them replaces the claim."),
+                )
+                .attr(
+                    s("storage")
+                        .required()
+                        .validate(from_fn("A Kubernetes quantity such as `10Gi`, `500Mi` or `1T`.", |v: &Value| {
+                            let Some(t) = v.as_str() else { return Ok(()) };
+                            cluster::parse_quantity(t)
+                                .map(|_| ())
+                                .map_err(|e| format!("{e}. Allowed: a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P, E (e.g. \"10Gi\")."))
+                        }))
+                        .describe("Requested size, a Kubernetes quantity (`10Gi`). Compared by bytes. Growing a bound claim on a class with `allow_volume_expansion` happens in place; growing an unbound claim replaces it (it holds no data yet); shrinking, or growing on a class without expansion, is a plan error."),
+                )
+                .attr(s("storage_class_name").optional().requires_replace().describe("StorageClass of the claim; the cluster default when unset. Changing it replaces the claim."))
+                .attr(s("volume_mode").optional().requires_replace().validate(one_of(["Filesystem", "Block"])).describe("`Filesystem` (the Kubernetes default) or `Block`. Changing it replaces the claim."))
+                .attr(s("volume_name").optional().requires_replace().describe("Bind to this existing PersistentVolume. Changing it replaces the claim."))
+                .attr(
+                    Attribute::nested(
+                        "data_source",
+                        Nesting::Single,
+                        vec![
+                            s("kind").required().describe("Kind of the source, e.g. `VolumeSnapshot` or `PersistentVolumeClaim`."),
+                            s("name").required().describe("Name of the source object in the claim's namespace."),
+                            s("api_group").optional().describe("API group of the source, e.g. `snapshot.storage.k8s.io`; unset for core kinds."),
+                        ],
+                    )
+                    .optional()
+                    .requires_replace()
+                    .describe("Populate the new volume from a snapshot or another claim. Changing it replaces the claim."),
+                )
+                .attr(
+                    Attribute::nested("selector", Nesting::Single, vec![Attribute::string_map("match_labels").optional().describe("Labels a PersistentVolume must carry to be bound.")])
+                        .optional()
+                        .requires_replace()
+                        .describe("Restrict binding to PersistentVolumes with these labels. Changing it replaces the claim."),
+                )
+                .attr(
+                    Attribute::nested(
+                        "timeouts",
+                        Nesting::Single,
+                        vec![
+                            s("create").optional().validate(from_fn("A duration such as `5m`.", |v: &Value| v.as_str().map_or(Ok(()), |t| parse_duration(t).map(|_| ())))).describe("How long to wait for the claim to be ready (default `5m`)."),
+                            s("delete").optional().validate(from_fn("A duration such as `2m`.", |v: &Value| v.as_str().map_or(Ok(()), |t| parse_duration(t).map(|_| ())))).describe("How long to wait for pods to release the claim on delete (default `2m`)."),
+                        ],
+                    )
+                    .optional()
+                    .describe("Wait limits for create and delete."),
+                )
+                .attr(s("phase").computed().describe("Phase reported by Kubernetes: `Pending`, `Bound` or `Lost`."))
+                .attr(s("bound_volume").computed().describe("Name of the PersistentVolume the claim is bound to, once bound."))
+                .attr(s("capacity").computed().describe("Capacity of the bound volume (may exceed `storage`)."))
+                .attr(s("uid").computed().describe("Kubernetes UID of the claim.")),
+        )
     }
-    async fn create(&self, _ctx: &Context, _planned: &Value, _config: &Value, _private: &mut Private, diags: &mut Diagnostics) -> Option<Value> {
-        diags.error("Not implemented", "");
-        None
+
+    async fn modify_plan(&self, _ctx: &Context, plan: &mut PlanChange, diags: &mut Diagnostics) {
+        if plan.is_destroy() {
+            return;
+        }
+        if plan.is_create() {
+            if let (Some(ns), Some(n)) = (
+                plan.planned.get("namespace").as_str(),
+                plan.planned.get("name").as_str(),
+            ) {
+                let id = format!("{ns}/{n}");
+                plan.planned.set("id", Value::string(id));
+            }
+            return;
+        }
+        // Metadata cannot be patched by the cluster crate yet: refuse rather than replace a
+        // claim (and its data) for a label change.
+        for attr in ["testnet", "role", "labels", "annotations"] {
+            if plan.changed(attr) && plan.planned.get(attr).is_wholly_known() {
+                diags.attr_error(
+                    AttributePath::attr(attr),
+                    format!("{attr} cannot change on an existing claim"),
+                    format!("Changing `{attr}` of an existing claim is not supported in place, and replacing the claim would delete its data. Revert the change, or run `terraform apply -replace=<address>` if losing the data is acceptable."),
+                );
+            }
+        }
+        let (Some(old_t), Some(new_t)) = (
+            plan.prior.get("storage").as_str(),
+            plan.planned.get("storage").as_str(),
+        ) else {
+            return;
+        };
+        let (Ok(old), Ok(new)) = (
+            cluster::parse_quantity(old_t),
+            cluster::parse_quantity(new_t),
+        ) else {
+            return;
+        };
+        if old == new {
+            // Same size, other spelling: keep the prior text so nothing changes.
+            let keep = Value::string(old_t);
+            plan.planned.set("storage", keep);
+            if !plan.changed("storage")
+                && ![
+                    "testnet",
+                    "role",
+                    "labels",
+                    "annotations",
+                    "create_namespace",
+                    "timeouts",
+                ]
+                .iter()
+                .any(|a| plan.changed(a))
+            {
+                for c in ["phase", "bound_volume", "capacity", "uid"] {
+                    let v = plan.prior.get(c).clone();
+                    plan.planned.set(c, v);
+                }
+            }
+            return;
+        }
+        if new < old {
+            diags.attr_error(
+                AttributePath::attr("storage"),
+                "Storage cannot shrink",
+                format!("The claim requests {old} ({} bytes); {new_t:?} is {} bytes. Kubernetes can only grow a claim. Keep storage at {old} or more; to get a smaller volume, create a new claim and copy the data.", old.bytes, new.bytes),
+            );
+            return;
+        }
+        // Growing: decided by the live claim and its class, when the provider can reach them.
+        if !self.0.settings().known {
+            return;
+        }
+        let Some(cluster) = connect(&self.0, diags).await else {
+            return;
+        };
+        let (Some(ns), Some(name)) = (
+            str_attr(&plan.prior, "namespace"),
+            str_attr(&plan.prior, "name"),
+        ) else {
+            return;
+        };
+        let claim = match cluster.get_claim(&ns, &name).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                cluster_error(&e, Some("storage"), diags);
+                return;
+            }
+        };
+        if claim.phase != "Bound" {
+            plan.replace_because("storage");
+            diags.attr_warning(
+                AttributePath::attr("storage"),
+                "Claim will be replaced to grow it",
+                format!("The claim {ns}/{name} is {} (not bound to a volume), and Kubernetes resizes only bound claims. An unbound claim holds no data, so it is replaced with one requesting {new}.", claim.phase),
+            );
+            return;
+        }
+        let class = claim.storage_class_name.clone().unwrap_or_default();
+        match cluster.expansion_allowed(&class).await {
+            Ok(true) => {}
+            Ok(false) => diags.attr_error(
+                AttributePath::attr("storage"),
+                "Storage class does not allow expansion",
+                format!("The claim {ns}/{name} is bound through storage class {class:?}, which does not set allowVolumeExpansion, so it cannot grow from {old} to {new}. Enable `allow_volume_expansion` on the class, or keep storage at {old}. The claim is not replaced because that would delete its data."),
+            ),
+            Err(e) => cluster_error(&e, Some("storage"), diags),
+        }
     }
-    async fn read(&self, _ctx: &Context, state: &Value, _private: &mut Private, _diags: &mut Diagnostics) -> Option<Value> {
-        Some(state.clone())
+
+    async fn create(
+        &self,
+        ctx: &Context,
+        planned: &Value,
+        _config: &Value,
+        _private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let spec = claim_spec(planned, diags)?;
+        let cluster = connect(&self.0, diags).await?;
+        if planned.get("create_namespace").as_bool() == Some(true) {
+            if let Err(e) = cluster
+                .ensure_namespace(&spec.namespace, &BTreeMap::new())
+                .await
+            {
+                cluster_error(&e, Some("namespace"), diags);
+                return None;
+            }
+        }
+        let created = match cluster.create_claim(&spec).await {
+            Ok(c) => c,
+            Err(e) => {
+                let attr = match &e {
+                    cluster::ClusterError::AlreadyExists { .. } => Some("name"),
+                    cluster::ClusterError::NotFound { .. } => Some("namespace"),
+                    _ => None,
+                };
+                cluster_error(&e, attr, diags);
+                return None;
+            }
+        };
+        let limit = timeout(planned, "create", DEFAULT_CREATE_TIMEOUT);
+        match cluster
+            .wait_ready(&spec.namespace, &spec.name, limit, &ctx.cancel)
+            .await
+        {
+            Ok(ready) => Some(state_from(planned, &ready)),
+            Err(e) => {
+                // The claim exists: return it so Terraform records (and taints) it.
+                cluster_error(&e, None, diags);
+                Some(state_from(planned, &created))
+            }
+        }
     }
-    async fn update(&self, _ctx: &Context, _prior: &Value, _planned: &Value, _config: &Value, _private: &mut Private, diags: &mut Diagnostics) -> Option<Value> {
-        diags.error("Not implemented", "");
-        None
+
+    async fn read(
+        &self,
+        _ctx: &Context,
+        state: &Value,
+        _private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let cluster = connect(&self.0, diags).await?;
+        let ns = state.get("namespace").as_str().unwrap_or_default();
+        let name = state.get("name").as_str().unwrap_or_default();
+        match cluster.get_claim(ns, name).await {
+            Ok(Some(c)) if !c.deleting => Some(state_from(state, &c)),
+            Ok(_) => None,
+            Err(e) => {
+                cluster_error(&e, None, diags);
+                Some(state.clone())
+            }
+        }
     }
-    async fn delete(&self, _ctx: &Context, _prior: &Value, _private: &Private, _diags: &mut Diagnostics) {}
+
+    async fn update(
+        &self,
+        _ctx: &Context,
+        prior: &Value,
+        planned: &Value,
+        _config: &Value,
+        _private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let spec = claim_spec(planned, diags)?;
+        let cluster = connect(&self.0, diags).await?;
+        let old = prior
+            .get("storage")
+            .as_str()
+            .and_then(|t| cluster::parse_quantity(t).ok());
+        let status = if old != Some(spec.storage) {
+            match cluster
+                .resize_claim(&spec.namespace, &spec.name, spec.storage)
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    cluster_error(&e, Some("storage"), diags);
+                    return None;
+                }
+            }
+        } else {
+            match cluster.get_claim(&spec.namespace, &spec.name).await {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    diags.error("Claim disappeared", format!("{}/{} was deleted outside Terraform during the update; run terraform apply again to recreate it.", spec.namespace, spec.name));
+                    return None;
+                }
+                Err(e) => {
+                    cluster_error(&e, None, diags);
+                    return None;
+                }
+            }
+        };
+        Some(state_from(planned, &status))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &Context,
+        prior: &Value,
+        _private: &Private,
+        diags: &mut Diagnostics,
+    ) {
+        let Some(cluster) = connect(&self.0, diags).await else {
+            return;
+        };
+        let ns = prior.get("namespace").as_str().unwrap_or_default();
+        let name = prior.get("name").as_str().unwrap_or_default();
+        let limit = timeout(prior, "delete", DEFAULT_DELETE_TIMEOUT);
+        if let Err(e) = cluster.delete_claim(ns, name, limit, &ctx.cancel).await {
+            cluster_error(&e, None, diags);
+        }
+    }
+
+    async fn import(&self, _ctx: &Context, id: &str, diags: &mut Diagnostics) -> Option<Value> {
+        let parts: Vec<&str> = id.split('/').collect();
+        let [ns, name] = parts.as_slice() else {
+            diags.error("Invalid import ID", format!("{id:?} is not `namespace/name`. Import a claim as e.g. `testnet-a/shared-state`."));
+            return None;
+        };
+        if let Err(e) = cluster::validate_dns1123_label(ns) {
+            diags.error(
+                "Invalid import ID",
+                format!("namespace {ns:?} in {id:?}: {e}. Expected `namespace/name`."),
+            );
+            return None;
+        }
+        if let Err(e) = cluster::validate_dns1123_subdomain(name) {
+            diags.error(
+                "Invalid import ID",
+                format!("name {name:?} in {id:?}: {e}. Expected `namespace/name`."),
+            );
+            return None;
+        }
+        // Every attribute present (null) so the state conforms to the schema; `read` fills it.
+        let mut v = Value::object(ALL_ATTRS.iter().map(|a| (*a, Value::Null)));
+        v.set("id", Value::string(id));
+        v.set("namespace", Value::string(*ns));
+        v.set("name", Value::string(*name));
+        Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("5").is_err_and(|e| e.contains("no unit")));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+    }
 }
