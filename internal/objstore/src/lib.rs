@@ -15,8 +15,8 @@ pub mod local;
 pub mod s3;
 pub mod url;
 
-pub use url::StoreUrl;
 pub use local::LocalStore;
+pub use url::StoreUrl;
 
 /// A stream of bytes going to or coming from a store.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
