@@ -346,7 +346,7 @@ impl Resource for SharedStatePvc {
                             let Some(t) = v.as_str() else { return Ok(()) };
                             cluster::parse_quantity(t)
                                 .map(|_| ())
-                                .map_err(|e| format!("{e}. Allowed: a number with an optional suffix Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P, E (e.g. \"10Gi\")."))
+                                .map_err(|e| e.to_string())
                         }))
                         .describe("Requested size, a Kubernetes quantity (`10Gi`). Compared by bytes. Growing a bound claim on a class with `allow_volume_expansion` happens in place; growing an unbound claim replaces it (it holds no data yet); shrinking, or growing on a class without expansion, is a plan error."),
                 )
