@@ -50,6 +50,25 @@ fn preset_of(v: &Value) -> Option<(&'static str, BTreeMap<String, String>)> {
     Some(tier_preset(cloud, tier))
 }
 
+/// The `(tier, cloud)` whose preset made this provisioner and disk type, so imported classes and
+/// classes written with explicit values show the tier they are (and a later `tier` in
+/// configuration plans no change).
+fn infer_preset(
+    provisioner: &str,
+    parameters: &BTreeMap<String, String>,
+) -> Option<(&'static str, &'static str)> {
+    let disk = parameters.get("type")?;
+    for (tier_name, tier) in [("ssd", Tier::Ssd), ("standard", Tier::Standard)] {
+        for (cloud_name, cloud) in [("gcp", Cloud::Gcp), ("aws", Cloud::Aws)] {
+            let (p, params) = tier_preset(cloud, tier);
+            if p == provisioner && params.get("type") == Some(disk) {
+                return Some((tier_name, cloud_name));
+            }
+        }
+    }
+    None
+}
+
 /// Builds the domain spec from a planned (wholly known) value.
 fn spec_of(v: &Value) -> Result<StorageClassSpec, (String, String)> {
     let name = v.get("name").as_str().unwrap_or_default();
@@ -108,6 +127,14 @@ fn state_of(info: &StorageClassInfo, prev: &Value) -> Value {
             })
             .collect(),
     );
+    let (tier, cloud) = if prev.get("tier").is_null() && prev.get("cloud").is_null() {
+        match infer_preset(&s.provisioner, &s.parameters) {
+            Some((t, c)) => (Value::string(t), Value::string(c)),
+            None => (Value::Null, Value::Null),
+        }
+    } else {
+        (prev.get("tier").clone(), prev.get("cloud").clone())
+    };
     Value::object([
         ("name", Value::string(&s.name)),
         ("provisioner", Value::string(&s.provisioner)),
@@ -157,8 +184,8 @@ fn state_of(info: &StorageClassInfo, prev: &Value) -> Value {
             ),
         ),
         ("is_default", Value::Bool(s.is_default)),
-        ("tier", prev.get("tier").clone()),
-        ("cloud", prev.get("cloud").clone()),
+        ("tier", tier),
+        ("cloud", cloud),
         ("uid", Value::string(&info.uid)),
     ])
 }
@@ -288,14 +315,16 @@ impl Resource for StorageClass {
                 .attr(
                     Attribute::string("tier")
                         .optional()
+                        .computed()
                         .validate(one_of(TIERS))
-                        .describe("Disk tier preset: `ssd` (node databases) or `standard` (archives, snapshots). Needs `cloud`; fills `provisioner` and `parameters`. Conflicts with a different explicit `provisioner`."),
+                        .describe("Disk tier preset: `ssd` (node databases) or `standard` (archives, snapshots). Needs `cloud`; fills `provisioner` and `parameters`. Conflicts with a different explicit `provisioner`. When omitted, shows the tier the provisioner and `type` parameter correspond to (null if none)."),
                 )
                 .attr(
                     Attribute::string("cloud")
                         .optional()
+                        .computed()
                         .validate(one_of(CLOUDS))
-                        .describe("Cloud for the `tier` preset: `gcp` (gce-pd: `pd-ssd`/`pd-standard`) or `aws` (EBS CSI: `gp3`/`st1`). Required when `tier` is set."),
+                        .describe("Cloud for the `tier` preset: `gcp` (gce-pd: `pd-ssd`/`pd-standard`) or `aws` (EBS CSI: `gp3`/`st1`). Required when `tier` is set. When omitted, shows the cloud the provisioner corresponds to (null if none)."),
                 )
                 .attr(
                     Attribute::string("uid")
@@ -359,6 +388,23 @@ impl Resource for StorageClass {
             } else if tier_null {
                 // No preset and none given: the class has no parameters.
                 plan.planned.set("parameters", Value::Map(BTreeMap::new()));
+            }
+        }
+        // Omitted tier/cloud show what the planned provisioner and parameters correspond to.
+        let (prov, params) = (
+            plan.planned.get("provisioner"),
+            plan.planned.get("parameters"),
+        );
+        let inferred = (prov.is_wholly_known() && params.is_wholly_known())
+            .then(|| infer_preset(prov.as_str().unwrap_or_default(), &params.to_string_map()));
+        for (i, attr) in ["tier", "cloud"].into_iter().enumerate() {
+            if plan.config.get(attr).is_null() {
+                let v = match inferred {
+                    Some(Some(tc)) => Value::string(if i == 0 { tc.0 } else { tc.1 }),
+                    Some(None) => Value::Null,
+                    None => Value::unknown(),
+                };
+                plan.planned.set(attr, v);
             }
         }
         if !plan.is_create() {
@@ -494,6 +540,20 @@ mod tests {
             ("cloud", "gcp".into())
         ]))
         .is_none());
+    }
+
+    #[test]
+    fn inferred_tier_round_trips_every_preset() {
+        for (t, tier) in [("ssd", Tier::Ssd), ("standard", Tier::Standard)] {
+            for (c, cloud) in [("gcp", Cloud::Gcp), ("aws", Cloud::Aws)] {
+                let (p, mut params) = tier_preset(cloud, tier);
+                params.insert("replication-type".into(), "regional-pd".into());
+                assert_eq!(infer_preset(p, &params), Some((t, c)));
+            }
+        }
+        let params = BTreeMap::from([("type".to_string(), "io2".to_string())]);
+        assert_eq!(infer_preset("ebs.csi.aws.com", &params), None);
+        assert_eq!(infer_preset("x.csi", &BTreeMap::new()), None);
     }
 
     #[test]
