@@ -144,8 +144,9 @@ fn route(app: &App, path: &str) -> Result<Route, ApiError> {
         return Err(ApiError::not_found_path());
     }
     if let Some(s) = &sub {
-        if !(kind.has_status && s == "status") && !(kind.plural == "namespaces" && s == "finalize")
-        {
+        let served =
+            (kind.has_status && s == "status") || (kind.plural == "namespaces" && s == "finalize");
+        if !served {
             return Err(ApiError::not_found_path());
         }
     }

@@ -558,6 +558,33 @@ mod tests {
     }
 
     #[test]
+    fn provisioner_must_be_a_qualified_name() {
+        for ok in [
+            "example.com/none",
+            "kubernetes.io/aws-ebs",
+            "rancher.io/local-path",
+            "local",
+        ] {
+            assert!(qualified_name_errors(ok).is_empty(), "{ok}");
+        }
+        for bad in [
+            "bad provisioner!",
+            "/x",
+            "a/b/c",
+            "Bad_Prefix/x",
+            "example.com/",
+            "-x",
+        ] {
+            assert!(!qualified_name_errors(bad).is_empty(), "{bad}");
+        }
+        let sc = json!({"metadata": {"name": "x"}, "provisioner": "bad provisioner!"});
+        let e = validate(&STORAGE_CLASSES, &sc, None).expect_err("invalid provisioner");
+        let causes = &e.details.expect("details")["causes"];
+        assert_eq!(causes[0]["field"], "provisioner");
+        assert_eq!(causes[0]["reason"], "FieldValueInvalid");
+    }
+
+    #[test]
     fn storage_class_messages() {
         let old = json!({"metadata": {"name": "fast"}, "provisioner": "a", "parameters": {"x": "1"},
             "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"});
