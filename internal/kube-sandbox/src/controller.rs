@@ -296,7 +296,9 @@ fn bind(store: &Store, st: &mut State, claim: &Value, class: &Value) {
         .unwrap_or("");
     let mut pv_name = pv_name;
     let mut size = size;
-    if let Some(pv) = reserved_volume(store, claim) {
+    let reserved = reserved_volume(store, claim);
+    let provisioned = reserved.is_none();
+    if let Some(pv) = reserved {
         let mut p = pv.clone();
         p["spec"]["claimRef"] = json!({"kind": "PersistentVolumeClaim", "namespace": ns, "name": name,
             "uid": uid, "apiVersion": "v1", "resourceVersion": rv_of(claim)});
@@ -340,7 +342,8 @@ fn bind(store: &Store, st: &mut State, claim: &Value, class: &Value) {
     ann["pv.kubernetes.io/bound-by-controller"] = json!("yes");
     ann["volume.beta.kubernetes.io/storage-provisioner"] = json!(provisioner);
     c["status"] = json!({"phase": "Bound", "accessModes": modes, "capacity": {"storage": size}});
-    if store.update(&PVCS, c, rv_of(claim)).is_ok() {
+    // Static binding to an administrator's volume provisions nothing, so it reports nothing.
+    if store.update(&PVCS, c, rv_of(claim)).is_ok() && provisioned {
         emit(
             store,
             st,
