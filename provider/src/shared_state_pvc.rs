@@ -660,6 +660,103 @@ impl Resource for SharedStatePvc {
 mod tests {
     use super::*;
 
+    fn status(
+        requested: &str,
+        labels: &[(&str, &str)],
+        annotations: &[(&str, &str)],
+    ) -> cluster::ClaimStatus {
+        let map = |kv: &[(&str, &str)]| {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        cluster::ClaimStatus {
+            namespace: "net1".into(),
+            name: "shared".into(),
+            uid: "u-1".into(),
+            resource_version: "7".into(),
+            phase: "Bound".into(),
+            bound_volume: Some("pvc-u-1".into()),
+            capacity: cluster::parse_quantity("2Gi").ok(),
+            requested: cluster::parse_quantity(requested).ok(),
+            access_modes: vec!["ReadWriteOnce".into()],
+            storage_class_name: Some("fast".into()),
+            volume_mode: Some("Filesystem".into()),
+            labels: map(labels),
+            annotations: map(annotations),
+            finalizers: vec![],
+            deleting: false,
+        }
+    }
+
+    fn prior(storage: &str) -> Value {
+        let mut v = Value::object(ALL_ATTRS.iter().map(|a| (*a, Value::Null)));
+        v.set("namespace", Value::string("net1"));
+        v.set("name", Value::string("shared"));
+        v.set("storage", Value::string(storage));
+        v.set("annotations", Value::string_map([("owner", "me")]));
+        v
+    }
+
+    #[test]
+    fn storage_compared_by_bytes_and_drift_reported() {
+        let same = state_from(&prior("1024Mi"), &status("1Gi", &[], &[]));
+        assert_eq!(same.get("storage").as_str(), Some("1024Mi"));
+        let grown = state_from(&prior("1Gi"), &status("3Gi", &[], &[]));
+        assert_eq!(grown.get("storage").as_str(), Some("3Gi"));
+        assert_eq!(grown.get("capacity").as_str(), Some("2Gi"));
+        assert_eq!(grown.get("id").as_str(), Some("net1/shared"));
+    }
+
+    #[test]
+    fn provider_labels_and_server_annotations_are_not_drift() {
+        let s = status(
+            "1Gi",
+            &[
+                (cluster::LABEL_NETWORK, "ghostnet"),
+                (cluster::LABEL_MANAGED_BY, cluster::MANAGED_BY),
+                ("team", "infra"),
+            ],
+            &[("owner", "me"), ("pv.kubernetes.io/bind-completed", "yes")],
+        );
+        let v = state_from(&prior("1Gi"), &s);
+        assert_eq!(v.get("testnet").as_str(), Some("ghostnet"));
+        assert!(v.get("role").is_null());
+        assert_eq!(
+            v.get("labels").to_string_map(),
+            BTreeMap::from([("team".to_string(), "infra".to_string())])
+        );
+        assert_eq!(
+            v.get("annotations").to_string_map(),
+            BTreeMap::from([("owner".to_string(), "me".to_string())])
+        );
+        // Server-filled fields keep the configured (null) value outside import.
+        assert!(v.get("storage_class_name").is_null());
+    }
+
+    #[test]
+    fn import_reads_everything_from_the_server() {
+        let mut v = Value::object(ALL_ATTRS.iter().map(|a| (*a, Value::Null)));
+        v.set("namespace", Value::string("net1"));
+        v.set("name", Value::string("shared"));
+        let st = state_from(&v, &status("5Gi", &[], &[("a", "b")]));
+        assert_eq!(st.get("storage").as_str(), Some("5Gi"));
+        assert_eq!(st.get("storage_class_name").as_str(), Some("fast"));
+        assert_eq!(st.get("volume_mode").as_str(), Some("Filesystem"));
+        assert_eq!(
+            st.get("access_modes").to_string_vec(),
+            vec!["ReadWriteOnce".to_string()]
+        );
+        assert_eq!(
+            st.get("annotations")
+                .to_string_map()
+                .get("a")
+                .map(String::as_str),
+            Some("b")
+        );
+        assert_eq!(st.get("create_namespace").as_bool(), Some(false));
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
