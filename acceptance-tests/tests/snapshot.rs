@@ -311,6 +311,21 @@ fn import_by_artifact_url() {
     let published = wd.resource("testnet_snapshot_artifact.s").unwrap();
     wd.tf(&["state", "rm", "testnet_snapshot_artifact.s"]).ok();
 
+    // Bad IDs: an unknown scheme and something that is no URL at all.
+    wd.tf(&[
+        "import",
+        "-no-color",
+        "testnet_snapshot_artifact.s",
+        "ftp://host/x.tar.lz4",
+    ])
+    .fails_with("ftp://host");
+    wd.tf(&[
+        "import",
+        "-no-color",
+        "testnet_snapshot_artifact.s",
+        "not-a-url",
+    ])
+    .fails_with("is not an artifact URL");
     let url = format!("file://{}/ghostnet-rolling-7.tar.lz4", s.store.display());
     wd.tf(&["import", "-no-color", "testnet_snapshot_artifact.s", &url])
         .ok();
@@ -322,21 +337,19 @@ fn import_by_artifact_url() {
         st["store_url"].as_str().unwrap(),
         format!("file://{}", s.store.display())
     );
-
-    wd.tf(&[
-        "import",
-        "-no-color",
-        "testnet_snapshot_artifact.t",
-        "ftp://host/x.tar.lz4",
-    ])
-    .fails_with("");
-    wd.tf(&[
-        "import",
-        "-no-color",
-        "testnet_snapshot_artifact.s",
-        "not-a-url",
-    ])
-    .fails_with("is not an artifact URL");
+    // The imported artifact is adopted, not republished: source_dir is unknown after import and
+    // is no reason to replace; only retain_on_destroy is updated in place.
+    let plan = wd.plan_json();
+    assert_eq!(
+        Workdir::planned_actions(&plan, "testnet_snapshot_artifact.s"),
+        vec!["update"]
+    );
+    wd.apply().ok();
+    wd.assert_no_changes();
+    assert_eq!(
+        wd.resource("testnet_snapshot_artifact.s").unwrap()["sha256"],
+        published["sha256"]
+    );
 }
 
 #[test]
@@ -354,7 +367,7 @@ fn bad_inputs_fail_at_plan_naming_the_attribute() {
   network = "ghostnet"
   kind = "rolling""#
             ),
-            "source_dir",
+            "Cannot read the source directory",
         ),
         (
             format!(
@@ -431,4 +444,193 @@ fn corrupt_index_is_reported_and_left_untouched() {
         "nothing half-published"
     );
     assert!(wd.resource("testnet_snapshot_artifact.s").is_none());
+}
+
+// ------------------------------------------------------------------------------------------ S3
+
+/// A moto S3 server on a free loopback port, killed on drop.
+struct Moto {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// moto from `TESTNET_MOTO` or the cache `scripts/test-servers install` fills; `None` (test
+/// skipped with a message) when neither exists.
+fn start_moto() -> Option<Moto> {
+    let bin = std::env::var_os("TESTNET_MOTO")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("TESTNET_CACHE")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    Path::new(&std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                        .join(".cache/testnet")
+                });
+            cache.join("venv/bin/moto_server")
+        });
+    if !bin.is_file() {
+        eprintln!(
+            "skipping S3 snapshot test: {} not found (run scripts/test-servers install)",
+            bin.display()
+        );
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(dir.path().join("moto.log")).unwrap();
+    let child = std::process::Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .current_dir(dir.path())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start moto_server");
+    let moto = Moto {
+        child,
+        port,
+        _dir: dir,
+    };
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(moto);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("moto_server did not listen on 127.0.0.1:{port}");
+}
+
+/// One plain HTTP/1.0 request to moto, which does not check signatures but answers 403 to
+/// requests without any; returns status and body.
+fn http(port: u16, method: &str, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("http response");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, buf[split + 4..].to_vec())
+}
+
+#[test]
+fn publish_to_s3_moto() {
+    let Some(moto) = start_moto() else { return };
+    let (status, _) = http(moto.port, "PUT", "/snaps");
+    assert_eq!(status, 200, "create bucket");
+    let mirror = Mirror::testnet();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("node");
+    make_source(&src);
+    let mut wd = mirror.workdir();
+    wd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    let config = format!(
+        r#"
+terraform {{
+  required_providers {{
+    testnet = {{ source = "testnet-infra/testnet" }}
+  }}
+}}
+provider "testnet" {{
+  s3_endpoint         = "http://127.0.0.1:{port}"
+  s3_force_path_style = true
+  s3_region           = "us-east-1"
+  default_store_url   = "s3://snaps/ghostnet"
+}}
+resource "testnet_snapshot_artifact" "s" {{
+  source_dir = "{src}"
+  network    = "ghostnet"
+  kind       = "rolling"
+  label      = "42"
+  verify     = "full"
+}}
+data "testnet_snapshot" "latest" {{
+  network    = "ghostnet"
+  kind       = "rolling"
+  verify     = "checksum"
+  depends_on = [testnet_snapshot_artifact.s]
+}}
+output "ds_sha" {{ value = data.testnet_snapshot.latest.sha256 }}
+"#,
+        port = moto.port,
+        src = src.display()
+    );
+    wd.write("main.tf", &config);
+    wd.init();
+    wd.apply().ok();
+    let st = wd.resource("testnet_snapshot_artifact.s").unwrap();
+    assert_eq!(st["url"], "s3://snaps/ghostnet/ghostnet-rolling-42.tar.lz4");
+    let (status, body) = http(
+        moto.port,
+        "GET",
+        "/snaps/ghostnet/ghostnet-rolling-42.tar.lz4",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body.len() as u64, st["size_bytes"].as_u64().unwrap());
+    let object = tmp.path().join("object");
+    std::fs::write(&object, &body).unwrap();
+    assert_eq!(
+        st["sha256"].as_str().unwrap(),
+        sha256_hex(&object),
+        "state sha256 is the stored object's"
+    );
+    let (status, index) = http(moto.port, "GET", "/snaps/ghostnet/base.json");
+    assert_eq!(status, 200);
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(index["artifacts"][0]["name"], "ghostnet-rolling-42");
+    assert_eq!(
+        http(
+            moto.port,
+            "GET",
+            "/snaps/ghostnet/ghostnet-rolling-latest.json"
+        )
+        .0,
+        200
+    );
+    let out: Value = serde_json::from_str(&wd.tf(&["output", "-json"]).ok().stdout).unwrap();
+    assert_eq!(out["ds_sha"]["value"], st["sha256"]);
+    wd.assert_no_changes();
+
+    wd.destroy().ok();
+    assert_eq!(
+        http(
+            moto.port,
+            "GET",
+            "/snaps/ghostnet/ghostnet-rolling-42.tar.lz4"
+        )
+        .0,
+        404,
+        "destroy deletes the artifact"
+    );
+    let (_, index) = http(moto.port, "GET", "/snaps/ghostnet/base.json");
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(
+        index["artifacts"].as_array().map(Vec::len),
+        Some(0),
+        "and its index entry"
+    );
 }
