@@ -1,0 +1,366 @@
+//! `testnet_storage_class` through the real terraform CLI: presets, empty second plan, in-place
+//! update, replacement of immutable fields, import (command and `import` block), drift (deleted and
+//! relabelled behind Terraform's back, done from a second working directory), bad input, destroy.
+//!
+//! Runs against the kube sandbox always, and also against the real kube-apiserver
+//! (`scripts/kube-real`) when its build cache exists and `TESTNET_KUBE_REAL` is not `0`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use acceptance_tests::{cargo_build, workspace_root, Mirror, Workdir};
+use serde_json::Value as Json;
+
+/// A running API server and the kubeconfig that reaches it; stops it when dropped.
+struct Server {
+    name: &'static str,
+    kubeconfig: PathBuf,
+    running: Running,
+}
+
+enum Running {
+    /// The temp dir holds the sandbox's kubeconfig; kept until the server stops.
+    Sandbox(Child, #[allow(dead_code)] tempfile::TempDir),
+    Real(PathBuf, tempfile::TempDir),
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        match &mut self.running {
+            Running::Sandbox(child, _) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Running::Real(script, dir) => {
+                let _ = Command::new(script).arg("stop").arg(dir.path()).status();
+            }
+        }
+    }
+}
+
+fn sandbox() -> Server {
+    let bin = cargo_build("kube-sandbox", "bin", "testnet-kube-sandbox");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = Command::new(&bin)
+        .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("ready ") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let server = Server {
+        name: "sandbox",
+        kubeconfig,
+        running: Running::Sandbox(child, dir),
+    };
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("sandbox printed no `ready <url>` line");
+    server
+}
+
+fn real() -> Server {
+    let script = workspace_root().join("scripts/kube-real");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(&script)
+        .arg("start")
+        .arg(dir.path())
+        .output()
+        .expect("run scripts/kube-real start");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let server = Server {
+        name: "kube-apiserver v1.20.2",
+        kubeconfig,
+        running: Running::Real(script, dir),
+    };
+    assert!(
+        out.status.success(),
+        "scripts/kube-real start failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server
+}
+
+/// Every server the scenario runs against: the sandbox, plus the real one when available.
+fn servers() -> Vec<fn() -> Server> {
+    let mut out: Vec<fn() -> Server> = vec![sandbox];
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cache = std::env::var_os("TESTNET_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".cache/testnet"));
+    let wanted = std::env::var("TESTNET_KUBE_REAL").map_or(true, |v| v != "0");
+    if wanted && cache.join("kube-v1.20.2/stamp").exists() {
+        out.push(real);
+    } else {
+        eprintln!("real kube-apiserver not available or disabled: sandbox only");
+    }
+    out
+}
+
+const FAST: &str = "testnet_storage_class.fast";
+const BULK: &str = "testnet_storage_class.bulk";
+
+fn provider_block(kubeconfig: &Path) -> String {
+    format!(
+        "terraform {{\n  required_providers {{\n    testnet = {{ source = \"testnet-infra/testnet\" }}\n  }}\n}}\n\nprovider \"testnet\" {{\n  kubeconfig_path = \"{}\"\n}}\n",
+        kubeconfig.display()
+    )
+}
+
+fn fast(extra: &str) -> String {
+    format!("resource \"testnet_storage_class\" \"fast\" {{\n  name = \"fast\"\n  tier = \"ssd\"\n  cloud = \"gcp\"\n{extra}}}\n")
+}
+
+fn bulk(extra: &str) -> String {
+    format!("resource \"testnet_storage_class\" \"bulk\" {{\n  name = \"bulk\"\n  tier = \"standard\"\n  cloud = \"gcp\"\n{extra}}}\n")
+}
+
+fn attr<'a>(v: &'a Json, k: &str) -> &'a Json {
+    &v[k]
+}
+
+fn state(wd: &Workdir, addr: &str) -> Json {
+    wd.resource(addr)
+        .unwrap_or_else(|| panic!("{addr} not in state"))
+}
+
+fn scenario(mirror: &Mirror, server: &Server) {
+    let who = server.name;
+    let pb = provider_block(&server.kubeconfig);
+    let wd = mirror.workdir();
+
+    // Create two classes from presets.
+    let v1_fast = fast("  labels = { team = \"a\" }\n");
+    wd.write("main.tf", &format!("{pb}\n{v1_fast}\n{}", bulk("")));
+    wd.init();
+    wd.apply().ok();
+    let f = state(&wd, FAST);
+    assert_eq!(
+        attr(&f, "provisioner"),
+        "kubernetes.io/gce-pd",
+        "{who}: {f}"
+    );
+    assert_eq!(attr(&f, "parameters")["type"], "pd-ssd", "{who}");
+    assert_eq!(attr(&f, "reclaim_policy"), "Delete", "{who}");
+    assert_eq!(
+        attr(&f, "volume_binding_mode"),
+        "WaitForFirstConsumer",
+        "{who}"
+    );
+    assert_eq!(attr(&f, "allow_volume_expansion"), false, "{who}");
+    assert_eq!(attr(&f, "labels")["team"], "a", "{who}");
+    let fast_uid = attr(&f, "uid").as_str().unwrap_or_default().to_string();
+    assert!(!fast_uid.is_empty(), "{who}: uid not set: {f}");
+    let b = state(&wd, BULK);
+    assert_eq!(attr(&b, "parameters")["type"], "pd-standard", "{who}");
+    assert!(
+        attr(&b, "labels").is_null(),
+        "{who}: no labels stay null: {b}"
+    );
+    let bulk_uid = attr(&b, "uid").as_str().unwrap_or_default().to_string();
+    wd.assert_no_changes();
+
+    // In-place update: expansion and labels.
+    let v2_fast = fast("  labels = { team = \"b\" }\n  allow_volume_expansion = true\n");
+    wd.write("main.tf", &format!("{pb}\n{v2_fast}\n{}", bulk("")));
+    let plan = wd.plan_json();
+    assert_eq!(Workdir::planned_actions(&plan, FAST), ["update"], "{who}");
+    assert_eq!(Workdir::planned_actions(&plan, BULK), ["no-op"], "{who}");
+    wd.apply().ok();
+    let f = state(&wd, FAST);
+    assert_eq!(attr(&f, "allow_volume_expansion"), true, "{who}");
+    assert_eq!(attr(&f, "labels")["team"], "b", "{who}");
+    assert_eq!(
+        attr(&f, "uid"),
+        fast_uid.as_str(),
+        "{who}: update kept the object"
+    );
+    wd.assert_no_changes();
+
+    // Replacement: explicit parameters on fast, binding mode on bulk.
+    let v3_fast = fast(
+        "  labels = { team = \"b\" }\n  allow_volume_expansion = true\n  parameters = { type = \"pd-ssd\", replication-type = \"regional-pd\" }\n",
+    );
+    let v3_bulk = bulk("  volume_binding_mode = \"Immediate\"\n");
+    wd.write("main.tf", &format!("{pb}\n{v3_fast}\n{v3_bulk}"));
+    let text = wd.plan();
+    assert_eq!(text.code, 2, "{who}: {}", text.output());
+    assert!(
+        text.stdout.contains("forces replacement"),
+        "{who}: {}",
+        text.stdout
+    );
+    let plan = wd.plan_json();
+    assert_eq!(
+        Workdir::planned_actions(&plan, FAST),
+        ["delete", "create"],
+        "{who}"
+    );
+    assert_eq!(
+        Workdir::planned_actions(&plan, BULK),
+        ["delete", "create"],
+        "{who}"
+    );
+    wd.apply().ok();
+    let f = state(&wd, FAST);
+    assert_eq!(
+        attr(&f, "parameters")["replication-type"],
+        "regional-pd",
+        "{who}"
+    );
+    assert_ne!(attr(&f, "uid"), fast_uid.as_str(), "{who}: replaced");
+    let b = state(&wd, BULK);
+    assert_eq!(attr(&b, "volume_binding_mode"), "Immediate", "{who}");
+    assert_ne!(attr(&b, "uid"), bulk_uid.as_str(), "{who}: replaced");
+    wd.assert_no_changes();
+
+    // Import with the command, in a second working directory.
+    let wd_bulk = mirror.workdir();
+    wd_bulk.write("main.tf", &format!("{pb}\n{v3_bulk}"));
+    wd_bulk.init();
+    wd_bulk
+        .tf(&["import", "-input=false", "-no-color", BULK, "bulk"])
+        .ok();
+    assert_eq!(
+        attr(&state(&wd_bulk, BULK), "volume_binding_mode"),
+        "Immediate",
+        "{who}"
+    );
+    wd_bulk.assert_no_changes();
+
+    // Import with an `import` block, in a third.
+    let wd_fast = mirror.workdir();
+    wd_fast.write(
+        "main.tf",
+        &format!("{pb}\nimport {{\n  to = {FAST}\n  id = \"fast\"\n}}\n\n{v3_fast}"),
+    );
+    wd_fast.init();
+    let plan = wd_fast.plan_json();
+    assert_eq!(
+        Workdir::planned_actions(&plan, FAST),
+        ["no-op"],
+        "{who}: import only"
+    );
+    wd_fast.apply().ok();
+    assert_eq!(attr(&state(&wd_fast, FAST), "labels")["team"], "b", "{who}");
+    wd_fast.assert_no_changes();
+
+    // Drift: bulk deleted behind the first directory's back -> create planned.
+    wd_bulk.destroy().ok();
+    let plan = wd.plan_json();
+    assert_eq!(Workdir::planned_actions(&plan, BULK), ["create"], "{who}");
+    // Drift: fast relabelled and expansion turned off elsewhere -> in-place update planned.
+    let drifted = fast(
+        "  labels = { team = \"c\" }\n  allow_volume_expansion = false\n  parameters = { type = \"pd-ssd\", replication-type = \"regional-pd\" }\n",
+    );
+    wd_fast.write("main.tf", &format!("{pb}\n{drifted}"));
+    wd_fast.apply().ok();
+    let plan = wd.plan_json();
+    assert_eq!(Workdir::planned_actions(&plan, FAST), ["update"], "{who}");
+    wd.apply().ok();
+    wd.assert_no_changes();
+    assert_eq!(attr(&state(&wd, FAST), "labels")["team"], "b", "{who}");
+
+    // Destroy removes both: the other directory now sees fast gone.
+    wd.destroy().ok();
+    let plan = wd_fast.plan_json();
+    assert_eq!(Workdir::planned_actions(&plan, FAST), ["create"], "{who}");
+}
+
+#[test]
+fn storage_class_lifecycle() {
+    let mirror = Mirror::testnet();
+    for start in servers() {
+        let server = start();
+        eprintln!("storage class scenario against {}", server.name);
+        scenario(&mirror, &server);
+    }
+}
+
+/// Bad input fails at plan time, before any cluster is contacted, with a diagnostic naming the
+/// attribute and what is allowed.
+#[test]
+fn storage_class_bad_input() {
+    let mirror = Mirror::testnet();
+    // No server: a plan that got as far as the cluster would fail differently.
+    let pb = provider_block(Path::new("/nonexistent/kubeconfig"));
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "invalid name",
+            "name = \"Bad_Name\"\n  provisioner = \"x.csi\"",
+            &["Invalid value for name", "Bad_Name", "RFC 1123"],
+        ),
+        (
+            "unknown tier",
+            "name = \"a\"\n  tier = \"fast\"\n  cloud = \"gcp\"",
+            &["Invalid value for tier", "\"fast\" is not allowed", "\"ssd\", \"standard\""],
+        ),
+        (
+            "unknown binding mode",
+            "name = \"a\"\n  provisioner = \"x.csi\"\n  volume_binding_mode = \"Later\"",
+            &[
+                "Invalid value for volume_binding_mode",
+                "\"Immediate\", \"WaitForFirstConsumer\"",
+            ],
+        ),
+        (
+            "unknown reclaim policy",
+            "name = \"a\"\n  provisioner = \"x.csi\"\n  reclaim_policy = \"Recycle\"",
+            &["Invalid value for reclaim_policy", "\"Delete\", \"Retain\""],
+        ),
+        (
+            "neither provisioner nor tier",
+            "name = \"a\"",
+            &["Missing provisioner", "`provisioner`", "`tier`"],
+        ),
+        (
+            "tier without cloud",
+            "name = \"a\"\n  tier = \"ssd\"",
+            &["Missing cloud for tier", "`cloud`"],
+        ),
+        (
+            "tier conflicts with provisioner",
+            "name = \"a\"\n  tier = \"ssd\"\n  cloud = \"aws\"\n  provisioner = \"kubernetes.io/gce-pd\"",
+            &["Conflicting tier and provisioner", "`tier`", "`provisioner`", "ebs.csi.aws.com"],
+        ),
+    ];
+    let wd = mirror.workdir();
+    for (what, body, needles) in cases {
+        wd.write(
+            "main.tf",
+            &format!("{pb}\nresource \"testnet_storage_class\" \"x\" {{\n  {body}\n}}\n"),
+        );
+        if !wd.path().join(".terraform").exists() {
+            wd.init();
+        }
+        let run = wd.plan();
+        assert_eq!(
+            run.code,
+            1,
+            "{what}: expected a failed plan:\n{}",
+            run.output()
+        );
+        for n in *needles {
+            let flat = acceptance_tests::flatten(&run.output());
+            assert!(
+                flat.contains(&acceptance_tests::flatten(n)),
+                "{what}: expected {n:?} in:\n{}",
+                run.output()
+            );
+        }
+    }
+}
