@@ -634,3 +634,45 @@ output "ds_sha" {{ value = data.testnet_snapshot.latest.sha256 }}
         "and its index entry"
     );
 }
+
+#[test]
+fn data_source_verify_fails_on_a_tampered_artifact() {
+    let s = setup();
+    let wd = &s.wd;
+    wd.write("main.tf", &artifact_tf(&s.src, &s.store, r#"label = "5""#));
+    wd.init();
+    wd.apply().ok();
+    let artifact = s.store.join("ghostnet-rolling-5.tar.lz4");
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff; // same size, different content
+    std::fs::write(&artifact, &bytes).unwrap();
+
+    let lookup = |verify: &str| {
+        format!(
+            r#"{PROVIDER}
+data "testnet_snapshot" "x" {{
+  store_url = "file://{}"
+  network   = "ghostnet"
+  kind      = "rolling"
+  label     = "5"
+  {verify}
+}}
+output "sha" {{ value = data.testnet_snapshot.x.sha256 }}
+"#,
+            s.store.display()
+        )
+    };
+    let wd2 = s._mirror.workdir();
+    wd2.write("main.tf", &lookup(r#"verify = "checksum""#));
+    wd2.init();
+    wd2.plan().fails_with("sha256 is");
+    wd2.plan()
+        .fails_with("Snapshot does not match its metadata");
+    // Without verify the lookup trusts the metadata and succeeds.
+    wd2.write("main.tf", &lookup(""));
+    wd2.apply().ok();
+    let missing = lookup("").replace(r#"label     = "5""#, r#"label     = "6""#);
+    wd2.write("main.tf", &missing);
+    wd2.plan().fails_with("Snapshot not found");
+}
