@@ -364,3 +364,37 @@ fn storage_class_bad_input() {
         }
     }
 }
+
+/// The provider configuration depends on a resource not created yet: the plan is still made
+/// (presets filled in, no cluster contacted) and apply creates the class once it is known.
+#[test]
+fn storage_class_plans_with_unknown_provider_configuration() {
+    let mirror = Mirror::testnet();
+    let server = sandbox();
+    let wd = mirror.workdir();
+    wd.write(
+        "main.tf",
+        &format!(
+            "terraform {{\n  required_providers {{\n    testnet = {{ source = \"testnet-infra/testnet\" }}\n  }}\n}}\n\nresource \"terraform_data\" \"kc\" {{\n  input = \"{}\"\n}}\n\nprovider \"testnet\" {{\n  kubeconfig_path = terraform_data.kc.output\n}}\n\n{}",
+            server.kubeconfig.display(),
+            fast("")
+        ),
+    );
+    wd.init();
+    let plan = wd.plan_json();
+    assert_eq!(Workdir::planned_actions(&plan, FAST), ["create"]);
+    let after = plan["resource_changes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["address"] == FAST))
+        .map(|r| r["change"]["after"].clone())
+        .unwrap_or_default();
+    assert_eq!(after["provisioner"], "kubernetes.io/gce-pd", "{plan}");
+    assert_eq!(after["parameters"]["type"], "pd-ssd", "{plan}");
+    wd.apply().ok();
+    assert_eq!(
+        attr(&state(&wd, FAST), "provisioner"),
+        "kubernetes.io/gce-pd"
+    );
+    wd.assert_no_changes();
+    wd.destroy().ok();
+}
