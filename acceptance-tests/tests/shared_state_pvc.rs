@@ -359,6 +359,55 @@ resource "testnet_shared_state_pvc" "copy" {{
     wd.write("main.tf", &config(server, &sfx, &sizes));
     wd.destroy().ok();
     assert!(wd.resource("testnet_shared_state_pvc.waiting").is_none());
+
+    if server.real {
+        immediate_claim_times_out_with_events(mirror, server, &sfx);
+    }
+}
+
+/// Real server only (no provisioner there): an Immediate claim never binds, so create fails after
+/// its timeout with the claim's events, and the claim stays in state (tainted) for destroy.
+fn immediate_claim_times_out_with_events(mirror: &Mirror, server: &Server, sfx: &str) {
+    let wd = mirror.workdir();
+    wd.write(
+        "main.tf",
+        &format!(
+            r#"
+terraform {{
+  required_providers {{
+    testnet = {{ source = "testnet-infra/testnet" }}
+  }}
+}}
+provider "testnet" {{
+  kubeconfig_path = "{kc}"
+}}
+resource "testnet_storage_class" "imm" {{
+  name                = "pvc-never-{sfx}"
+  provisioner         = "example.com/none"
+  volume_binding_mode = "Immediate"
+}}
+resource "testnet_shared_state_pvc" "never" {{
+  namespace          = "pvc-never-{sfx}"
+  create_namespace   = true
+  name               = "never"
+  storage            = "1Gi"
+  storage_class_name = testnet_storage_class.imm.name
+  timeouts = {{ create = "5s" }}
+}}
+"#,
+            kc = server.kubeconfig.display()
+        ),
+    );
+    wd.init();
+    wd.apply()
+        .fails_with("Claim not ready")
+        .fails_with("phase Pending")
+        .fails_with("events:");
+    let st = wd
+        .resource("testnet_shared_state_pvc.never")
+        .expect("claim kept in state after the timeout");
+    assert_eq!(st["phase"], "Pending", "{st}");
+    wd.destroy().ok();
 }
 
 #[test]
