@@ -169,7 +169,10 @@ resource "testnet_shared_state_pvc" "bound" {{
   name               = "bound"
   storage            = "{b}"
   storage_class_name = testnet_storage_class.imm.name
-  timeouts = {{ create = "1m" }}
+  timeouts = {{
+    create = "1m"
+    delete = "5s"
+  }}
 }}
 resource "testnet_shared_state_pvc" "fixed" {{
   namespace          = testnet_shared_state_pvc.waiting.namespace
@@ -183,6 +186,39 @@ resource "testnet_shared_state_pvc" "fixed" {{
         ));
     }
     c
+}
+
+/// A raw API request with the kubeconfig's token (curl; loopback test servers only, so `-k`).
+fn kube(server: &Server, method: &str, path: &str, body: Option<&str>) -> String {
+    let text = std::fs::read_to_string(&server.kubeconfig).expect("read kubeconfig");
+    let kc: serde_yaml::Value = serde_yaml::from_str(&text).expect("kubeconfig is YAML");
+    let url = kc["clusters"][0]["cluster"]["server"]
+        .as_str()
+        .expect("server in kubeconfig");
+    let token = kc["users"][0]["user"]["token"]
+        .as_str()
+        .expect("token in kubeconfig");
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sSk",
+        "-X",
+        method,
+        "-H",
+        "Content-Type: application/json",
+        "-w",
+        "\n%{http_code}",
+    ])
+    .arg("-H")
+    .arg(format!("Authorization: Bearer {token}"))
+    .arg(format!("{url}{path}"));
+    if let Some(b) = body {
+        cmd.args(["--data-binary", b]);
+    }
+    let out = cmd.output().expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = text.lines().last().unwrap_or_default().to_string();
+    assert!(code.starts_with('2'), "{method} {path} failed: {text}");
+    text
 }
 
 fn actions(wd: &Workdir, addr: &str) -> Vec<String> {
@@ -357,8 +393,31 @@ resource "testnet_shared_state_pvc" "copy" {{
         .fails_with("\"Not_Valid\" is not a valid DNS-1123 subdomain");
 
     wd.write("main.tf", &config(server, &sfx, &sizes));
+    if !server.real {
+        // A pod mounting the claim holds it (pvc-protection): destroy fails after the delete
+        // timeout naming the pod, and succeeds once the pod is gone.
+        let pod = format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"holder"}},"spec":{{"containers":[{{"name":"node","image":"busybox"}}],"volumes":[{{"name":"state","persistentVolumeClaim":{{"claimName":"bound"}}}}]}}}}"#
+        );
+        kube(
+            server,
+            "POST",
+            &format!("/api/v1/namespaces/pvc-{sfx}/pods"),
+            Some(&pod),
+        );
+        wd.destroy()
+            .fails_with("Claim still in use")
+            .fails_with("mounted by pods holder");
+        kube(
+            server,
+            "DELETE",
+            &format!("/api/v1/namespaces/pvc-{sfx}/pods/holder"),
+            None,
+        );
+    }
     wd.destroy().ok();
     assert!(wd.resource("testnet_shared_state_pvc.waiting").is_none());
+    assert!(wd.resource("testnet_shared_state_pvc.bound").is_none());
 
     if server.real {
         immediate_claim_times_out_with_events(mirror, server, &sfx);
