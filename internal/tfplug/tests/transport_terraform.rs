@@ -51,9 +51,8 @@ fn terraform_plan_through_auto_mtls() {
     );
     assert!(stderr.contains("using plugin: version=6"), "{stderr}");
     assert!(
-        stderr.contains(
-            "[DEBUG] provider.terraform-provider-testnet: plugin serving: @module=provider"
-        ),
+        stderr.lines().any(|l| l.contains("[DEBUG] provider.terraform-provider-testnet: plugin serving:")
+            && l.contains("@module=provider")),
         "{stderr}"
     );
     assert!(
