@@ -8,12 +8,17 @@ use std::sync::OnceLock;
 
 /// The workspace root (this crate lives one level below it).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// Where cargo puts binaries of this workspace.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// Builds a binary (`bin`) or example (`example`) of a workspace package in the debug profile
@@ -25,15 +30,28 @@ pub fn cargo_build(package: &str, kind: &str, name: &str) -> PathBuf {
         .current_dir(workspace_root())
         .status()
         .expect("run cargo build");
-    assert!(status.success(), "cargo build -p {package} --{kind} {name} failed");
-    let dir = if kind == "example" { target_dir().join("debug/examples") } else { target_dir().join("debug") };
+    assert!(
+        status.success(),
+        "cargo build -p {package} --{kind} {name} failed"
+    );
+    let dir = if kind == "example" {
+        target_dir().join("debug/examples")
+    } else {
+        target_dir().join("debug")
+    };
     dir.join(name)
 }
 
 /// The `terraform-provider-testnet` binary, built once per test process.
 pub fn provider_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| cargo_build("terraform-provider-testnet", "bin", "terraform-provider-testnet"))
+    BIN.get_or_init(|| {
+        cargo_build(
+            "terraform-provider-testnet",
+            "bin",
+            "terraform-provider-testnet",
+        )
+    })
 }
 
 /// A filesystem mirror holding one provider, and the CLI configuration that uses it.
@@ -50,7 +68,12 @@ impl Mirror {
     pub fn new(binary: &Path, source: &str, version: &str) -> Mirror {
         let dir = tempfile::tempdir().expect("tempdir");
         let ty = source.rsplit('/').next().expect("source type");
-        let pkg = dir.path().join("mirror").join(source).join(version).join("linux_amd64");
+        let pkg = dir
+            .path()
+            .join("mirror")
+            .join(source)
+            .join(version)
+            .join("linux_amd64");
         std::fs::create_dir_all(&pkg).expect("mirror dir");
         let dest = pkg.join(format!("terraform-provider-{ty}_v{version}"));
         // A hard link or copy, so rebuilding the binary during a run cannot change it.
@@ -67,12 +90,20 @@ impl Mirror {
             ),
         )
         .expect("write cli config");
-        Mirror { dir, cli_config, source: source.to_string() }
+        Mirror {
+            dir,
+            cli_config,
+            source: source.to_string(),
+        }
     }
 
     /// The mirror for `terraform-provider-testnet`.
     pub fn testnet() -> Mirror {
-        Mirror::new(provider_binary(), "registry.terraform.io/testnet-infra/testnet", "0.1.0")
+        Mirror::new(
+            provider_binary(),
+            "registry.terraform.io/testnet-infra/testnet",
+            "0.1.0",
+        )
     }
 
     pub fn path(&self) -> &Path {
@@ -112,9 +143,18 @@ impl Run {
     }
     #[track_caller]
     pub fn fails_with(self, needle: &str) -> Run {
-        assert_ne!(self.code, 0, "terraform unexpectedly succeeded:\n{}", self.output());
+        assert_ne!(
+            self.code,
+            0,
+            "terraform unexpectedly succeeded:\n{}",
+            self.output()
+        );
         let flat = flatten(&self.output());
-        assert!(flat.contains(&flatten(needle)), "expected {needle:?} in:\n{}", self.output());
+        assert!(
+            flat.contains(&flatten(needle)),
+            "expected {needle:?} in:\n{}",
+            self.output()
+        );
         self
     }
 }
@@ -122,7 +162,12 @@ impl Run {
 /// Terraform wraps diagnostics to the terminal width and frames them with `│`: compare text
 /// with that framing and line breaks folded away.
 pub fn flatten(s: &str) -> String {
-    s.replace('│', " ").replace('╷', " ").replace('╵', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+    s.replace('│', " ")
+        .replace('╷', " ")
+        .replace('╵', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A temporary Terraform working directory.
@@ -134,7 +179,11 @@ pub struct Workdir {
 
 impl Workdir {
     pub fn new(mirror: &Mirror) -> Workdir {
-        Workdir { dir: tempfile::tempdir().expect("tempdir"), cli_config: mirror.cli_config.clone(), env: Vec::new() }
+        Workdir {
+            dir: tempfile::tempdir().expect("tempdir"),
+            cli_config: mirror.cli_config.clone(),
+            env: Vec::new(),
+        }
     }
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -165,7 +214,11 @@ impl Workdir {
         c
     }
     pub fn tf(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("run terraform (is it on PATH?)"))
+        Run::from(
+            self.command(args)
+                .output()
+                .expect("run terraform (is it on PATH?)"),
+        )
     }
     pub fn init(&self) -> Run {
         self.tf(&["init", "-input=false", "-no-color"]).ok()
@@ -202,7 +255,8 @@ impl Workdir {
     }
     /// A JSON plan (`terraform plan -out` + `show -json`).
     pub fn plan_json(&self) -> serde_json::Value {
-        self.tf(&["plan", "-out=tf.plan", "-input=false", "-no-color"]).ok();
+        self.tf(&["plan", "-out=tf.plan", "-input=false", "-no-color"])
+            .ok();
         let r = self.tf(&["show", "-json", "tf.plan"]).ok();
         serde_json::from_str(&r.stdout).expect("plan json")
     }
@@ -212,7 +266,11 @@ impl Workdir {
             .as_array()
             .and_then(|a| a.iter().find(|r| r["address"] == address))
             .and_then(|r| r["change"]["actions"].as_array())
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

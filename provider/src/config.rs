@@ -3,7 +3,10 @@
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use tfplug::{Attribute, Block, BlockNesting, Context, DataSource, Diagnostics, EphemeralResource, NestedBlock, Provider, Resource, Schema, Value};
+use tfplug::{
+    Attribute, Block, BlockNesting, Context, DataSource, Diagnostics, EphemeralResource,
+    NestedBlock, Provider, Resource, Schema, Value,
+};
 use tokio::sync::OnceCell;
 
 use crate::{network_lock, shared_state_pvc, snapshot_artifact, snapshot_data, storage_class};
@@ -45,7 +48,10 @@ impl Shared {
             return None;
         }
         let cell = self.cluster.read().ok()?.clone();
-        match cell.get_or_try_init(|| cluster::connect(&settings.connection)).await {
+        match cell
+            .get_or_try_init(|| cluster::connect(&settings.connection))
+            .await
+        {
             Ok(c) => Some(c.clone()),
             Err(e) => {
                 crate::convert::cluster_error(&e, None, diags);
@@ -55,9 +61,17 @@ impl Shared {
     }
 
     /// Resolves a resource's `store_url` (or the provider's default) into an open store.
-    pub async fn store(&self, url: Option<&str>, attr: &str, diags: &mut Diagnostics) -> Option<(String, Arc<dyn objstore::ObjectStore>)> {
+    pub async fn store(
+        &self,
+        url: Option<&str>,
+        attr: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<(String, Arc<dyn objstore::ObjectStore>)> {
         let settings = self.settings();
-        let Some(url) = url.map(str::to_string).or_else(|| settings.default_store_url.clone()) else {
+        let Some(url) = url
+            .map(str::to_string)
+            .or_else(|| settings.default_store_url.clone())
+        else {
             diags.attr_error(
                 tfplug::AttributePath::attr(attr),
                 "No store URL",
@@ -133,14 +147,24 @@ impl Provider for TestnetProvider {
     async fn configure(&self, _ctx: &Context, config: &Value, _diags: &mut Diagnostics) {
         let known = config.is_wholly_known();
         let s = |k: &str| config.get(k).as_str().map(str::to_string);
-        let exec = config.get("exec").elements().first().map(|e| cluster::ExecConfig {
-            api_version: e.get("api_version").as_str().unwrap_or_default().to_string(),
-            command: e.get("command").as_str().unwrap_or_default().to_string(),
-            args: e.get("args").to_string_vec(),
-            env: e.get("env").to_string_map().into_iter().collect(),
-        });
+        let exec = config
+            .get("exec")
+            .elements()
+            .first()
+            .map(|e| cluster::ExecConfig {
+                api_version: e
+                    .get("api_version")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                command: e.get("command").as_str().unwrap_or_default().to_string(),
+                args: e.get("args").to_string_vec(),
+                env: e.get("env").to_string_map().into_iter().collect(),
+            });
         let connection = cluster::ConnectionConfig {
-            kubeconfig_paths: s("kubeconfig_path").map(|p| vec![p.into()]).unwrap_or_default(),
+            kubeconfig_paths: s("kubeconfig_path")
+                .map(|p| vec![p.into()])
+                .unwrap_or_default(),
             context: s("kube_context"),
             host: s("host"),
             token: s("token"),
@@ -152,13 +176,29 @@ impl Provider for TestnetProvider {
         };
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let store = objstore::StoreConfig {
-            endpoint: s("s3_endpoint").or_else(|| env("AWS_ENDPOINT_URL_S3")).or_else(|| env("AWS_ENDPOINT_URL")),
+            endpoint: s("s3_endpoint")
+                .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+                .or_else(|| env("AWS_ENDPOINT_URL")),
             force_path_style: config.get("s3_force_path_style").as_bool().unwrap_or(false),
             region: s("s3_region"),
             ..Default::default()
         };
-        let gcs_endpoint = s("gcs_endpoint").or_else(|| env("STORAGE_EMULATOR_HOST")).map(|e| if e.contains("://") { e } else { format!("http://{e}") });
-        let settings = Settings { known, connection, default_store_url: s("default_store_url"), store, gcs_endpoint };
+        let gcs_endpoint = s("gcs_endpoint")
+            .or_else(|| env("STORAGE_EMULATOR_HOST"))
+            .map(|e| {
+                if e.contains("://") {
+                    e
+                } else {
+                    format!("http://{e}")
+                }
+            });
+        let settings = Settings {
+            known,
+            connection,
+            default_store_url: s("default_store_url"),
+            store,
+            gcs_endpoint,
+        };
         if let Ok(mut g) = self.shared.settings.write() {
             *g = Arc::new(settings);
         }
@@ -177,7 +217,10 @@ impl Provider for TestnetProvider {
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        vec![Arc::new(network_lock::LockData(self.shared.clone())), Arc::new(snapshot_data::Snapshot(self.shared.clone()))]
+        vec![
+            Arc::new(network_lock::LockData(self.shared.clone())),
+            Arc::new(snapshot_data::Snapshot(self.shared.clone())),
+        ]
     }
 
     fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {

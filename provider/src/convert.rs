@@ -7,7 +7,10 @@ use tfplug::{AttributePath, Diagnostics};
 pub fn cluster_error(e: &cluster::ClusterError, attr: Option<&str>, diags: &mut Diagnostics) {
     use cluster::ClusterError as E;
     let summary = match e {
-        E::NoConfiguration { .. } | E::BadKubeconfig { .. } | E::UnknownContext { .. } | E::InvalidConfig { .. } => "Kubernetes connection not configured",
+        E::NoConfiguration { .. }
+        | E::BadKubeconfig { .. }
+        | E::UnknownContext { .. }
+        | E::InvalidConfig { .. } => "Kubernetes connection not configured",
         E::Unreachable { .. } => "Kubernetes API server unreachable",
         E::Unauthorized { .. } => "Kubernetes credentials rejected",
         E::Forbidden { .. } => "Not allowed by the cluster",
@@ -57,9 +60,13 @@ pub fn store_error(e: &objstore::StoreError, attr: Option<&str>, diags: &mut Dia
 /// A catalog (snapshot publishing) error as a diagnostic.
 pub fn catalog_error(e: &catalog::CatalogError, attr: Option<&str>, diags: &mut Diagnostics) {
     let summary = match e {
-        catalog::CatalogError::InvalidName { .. } | catalog::CatalogError::InvalidValue { .. } => "Invalid snapshot setting",
+        catalog::CatalogError::InvalidName { .. } | catalog::CatalogError::InvalidValue { .. } => {
+            "Invalid snapshot setting"
+        }
         catalog::CatalogError::Source { .. } => "Cannot read the source directory",
-        catalog::CatalogError::VerifyFailed { .. } => "Snapshot verification failed; nothing was published",
+        catalog::CatalogError::VerifyFailed { .. } => {
+            "Snapshot verification failed; nothing was published"
+        }
         catalog::CatalogError::CorruptDocument { .. } => "Snapshot index is corrupt",
         catalog::CatalogError::Cancelled { .. } => "Interrupted; nothing was published",
         _ => "Snapshot operation failed",

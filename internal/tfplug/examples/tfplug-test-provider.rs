@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use tfplug::schema::validators::{from_fn, int_range};
 use tfplug::{
-    Attribute, Block, BlockNesting, Context, DataSource, Diagnostics, EphemeralResource, Function, FunctionError,
-    NestedBlock, Opened, Parameter, PlanChange, Private, Provider, Resource, Schema, Signature, Type, Value,
+    Attribute, Block, BlockNesting, Context, DataSource, Diagnostics, EphemeralResource, Function,
+    FunctionError, NestedBlock, Opened, Parameter, PlanChange, Private, Provider, Resource, Schema,
+    Signature, Type, Value,
 };
 
 #[derive(Default, Clone)]
@@ -31,7 +32,11 @@ impl Shared {
     fn log(&self, line: &str) {
         if let Some(d) = self.dir.read().ok().and_then(|g| g.clone()) {
             use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(d.join("ephemeral.log")) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(d.join("ephemeral.log"))
+            {
                 let _ = writeln!(f, "{line}");
             }
         }
@@ -46,7 +51,13 @@ impl Provider for TestProvider {
         "tfplugtest"
     }
     fn schema(&self) -> Schema {
-        Schema::new(Block::new().attr(Attribute::string("store_dir").required().describe("Directory holding the objects.")))
+        Schema::new(
+            Block::new().attr(
+                Attribute::string("store_dir")
+                    .required()
+                    .describe("Directory holding the objects."),
+            ),
+        )
     }
     async fn configure(&self, _ctx: &Context, config: &Value, _diags: &mut Diagnostics) {
         let dir = config.get("store_dir").as_str().map(PathBuf::from);
@@ -79,10 +90,17 @@ fn to_json(v: &Value) -> serde_json::Value {
     match v {
         Value::Null | Value::Unknown(_) => serde_json::Value::Null,
         Value::Bool(b) => (*b).into(),
-        Value::Number(n) => n.as_i64().map(Into::into).unwrap_or_else(|| n.as_f64().into()),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Into::into)
+            .unwrap_or_else(|| n.as_f64().into()),
         Value::String(s) => s.clone().into(),
         Value::List(l) | Value::Set(l) | Value::Tuple(l) => l.iter().map(to_json).collect(),
-        Value::Map(m) | Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect::<serde_json::Map<_, _>>().into(),
+        Value::Map(m) | Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), to_json(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
     }
 }
 
@@ -93,7 +111,9 @@ fn from_json(j: &serde_json::Value) -> Value {
         serde_json::Value::Number(n) => n.as_i64().map(Value::int).unwrap_or(Value::Null),
         serde_json::Value::String(s) => Value::string(s.clone()),
         serde_json::Value::Array(a) => Value::List(a.iter().map(from_json).collect()),
-        serde_json::Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), from_json(v))).collect()),
+        serde_json::Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), from_json(v))).collect())
+        }
     }
 }
 
@@ -128,7 +148,13 @@ impl Thing {
             }
         }
     }
-    fn write(&self, dir: &std::path::Path, planned: &Value, revision: i64, diags: &mut Diagnostics) -> Option<Value> {
+    fn write(
+        &self,
+        dir: &std::path::Path,
+        planned: &Value,
+        revision: i64,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let id = format!("thing-{}", planned.get("name").as_str().unwrap_or_default());
         let mut state = planned.clone();
         state.set("id", Value::string(&id));
@@ -193,11 +219,19 @@ impl Resource for Thing {
         if plan.is_create() || plan.prior.get("password_seen").as_bool() != Some(seen) {
             plan.planned.set("password_seen", Value::Bool(seen));
         } else {
-            plan.planned.set("password_seen", plan.prior.get("password_seen").clone());
+            plan.planned
+                .set("password_seen", plan.prior.get("password_seen").clone());
         }
     }
 
-    async fn create(&self, ctx: &Context, planned: &Value, config: &Value, private: &mut Private, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        ctx: &Context,
+        planned: &Value,
+        config: &Value,
+        private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let dir = self.0.dir(diags)?;
         if !self.wait(ctx, config, diags).await {
             return None;
@@ -206,7 +240,13 @@ impl Resource for Thing {
         self.write(&dir, planned, 1, diags)
     }
 
-    async fn read(&self, _ctx: &Context, state: &Value, _private: &mut Private, diags: &mut Diagnostics) -> Option<Value> {
+    async fn read(
+        &self,
+        _ctx: &Context,
+        state: &Value,
+        _private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let dir = self.0.dir(diags)?;
         let id = state.get("id").as_str()?.to_string();
         let j = self.load(&dir, &id)?;
@@ -224,7 +264,15 @@ impl Resource for Thing {
         Some(v)
     }
 
-    async fn update(&self, ctx: &Context, prior: &Value, planned: &Value, config: &Value, _private: &mut Private, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        ctx: &Context,
+        prior: &Value,
+        planned: &Value,
+        config: &Value,
+        _private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let dir = self.0.dir(diags)?;
         if !self.wait(ctx, config, diags).await {
             return None;
@@ -233,7 +281,13 @@ impl Resource for Thing {
         self.write(&dir, planned, rev, diags)
     }
 
-    async fn delete(&self, _ctx: &Context, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
+    async fn delete(
+        &self,
+        _ctx: &Context,
+        prior: &Value,
+        _private: &Private,
+        diags: &mut Diagnostics,
+    ) {
         let Some(dir) = self.0.dir(diags) else { return };
         if let Some(id) = prior.get("id").as_str() {
             let _ = std::fs::remove_file(thing_path(&dir, id));
@@ -243,19 +297,35 @@ impl Resource for Thing {
     async fn import(&self, _ctx: &Context, id: &str, diags: &mut Diagnostics) -> Option<Value> {
         let dir = self.0.dir(diags)?;
         if self.load(&dir, id).is_none() {
-            diags.error("Cannot import", format!("No thing with ID {id:?} exists in {}.", dir.display()));
+            diags.error(
+                "Cannot import",
+                format!("No thing with ID {id:?} exists in {}.", dir.display()),
+            );
             return None;
         }
-        Some(Value::object([("id", Value::string(id)), ("password_seen", Value::Bool(false))]))
+        Some(Value::object([
+            ("id", Value::string(id)),
+            ("password_seen", Value::Bool(false)),
+        ]))
     }
 
-    async fn upgrade_state(&self, _ctx: &Context, version: i64, mut state: serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn upgrade_state(
+        &self,
+        _ctx: &Context,
+        version: i64,
+        mut state: serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         // Version 0 stored size as a string.
         if version != 0 {
             diags.error("Unsupported state version", format!("version {version}"));
             return None;
         }
-        if let Some(s) = state.get("size").and_then(|s| s.as_str()).and_then(|s| s.parse::<i64>().ok()) {
+        if let Some(s) = state
+            .get("size")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.parse::<i64>().ok())
+        {
             state["size"] = s.into();
         }
         let mut v = from_json(&state);
@@ -286,8 +356,15 @@ impl DataSource for Lookup {
         let dir = self.0.dir(diags)?;
         let name = config.get("name").as_str().unwrap_or_default();
         let id = format!("thing-{name}");
-        let Some(j) = std::fs::read(thing_path(&dir, &id)).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()) else {
-            diags.attr_error(tfplug::AttributePath::attr("name"), "No such thing", format!("No thing named {name:?} exists."));
+        let Some(j) = std::fs::read(thing_path(&dir, &id))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        else {
+            diags.attr_error(
+                tfplug::AttributePath::attr("name"),
+                "No such thing",
+                format!("No thing named {name:?} exists."),
+            );
             return None;
         };
         let mut v = config.clone();
@@ -313,7 +390,12 @@ impl EphemeralResource for Token {
                 .attr(Attribute::string("token").computed().sensitive()),
         )
     }
-    async fn open(&self, _ctx: &Context, config: &Value, _diags: &mut Diagnostics) -> Option<Opened> {
+    async fn open(
+        &self,
+        _ctx: &Context,
+        config: &Value,
+        _diags: &mut Diagnostics,
+    ) -> Option<Opened> {
         let name = config.get("name").as_str().unwrap_or_default().to_string();
         self.0.log(&format!("open {name}"));
         let mut private = Private::default();
@@ -324,14 +406,38 @@ impl EphemeralResource for Token {
         }
         let mut result = config.clone();
         result.set("token", Value::string(format!("tok-{name}")));
-        Some(Opened { result, private, renew_at: every.map(|ms| SystemTime::now() + Duration::from_millis(ms as u64)) })
+        Some(Opened {
+            result,
+            private,
+            renew_at: every.map(|ms| SystemTime::now() + Duration::from_millis(ms as u64)),
+        })
     }
-    async fn renew(&self, _ctx: &Context, private: &mut Private, _diags: &mut Diagnostics) -> Option<SystemTime> {
-        self.0.log(&format!("renew {}", private.get("name").and_then(|n| n.as_str()).unwrap_or_default()));
-        private.get("every").and_then(|e| e.as_u64()).map(|ms| SystemTime::now() + Duration::from_millis(ms))
+    async fn renew(
+        &self,
+        _ctx: &Context,
+        private: &mut Private,
+        _diags: &mut Diagnostics,
+    ) -> Option<SystemTime> {
+        self.0.log(&format!(
+            "renew {}",
+            private
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default()
+        ));
+        private
+            .get("every")
+            .and_then(|e| e.as_u64())
+            .map(|ms| SystemTime::now() + Duration::from_millis(ms))
     }
     async fn close(&self, _ctx: &Context, private: &Private, _diags: &mut Diagnostics) {
-        self.0.log(&format!("close {}", private.get("name").and_then(|n| n.as_str()).unwrap_or_default()));
+        self.0.log(&format!(
+            "close {}",
+            private
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default()
+        ));
     }
 }
 
@@ -344,7 +450,13 @@ impl Function for Upper {
     }
     fn signature(&self) -> Signature {
         Signature {
-            parameters: vec![Parameter { name: "s".into(), ty: Type::String, allow_null: false, allow_unknown: false, description: String::new() }],
+            parameters: vec![Parameter {
+                name: "s".into(),
+                ty: Type::String,
+                allow_null: false,
+                allow_unknown: false,
+                description: String::new(),
+            }],
             variadic: None,
             return_type: Type::String,
             summary: "Upper-cases a string.".into(),
@@ -355,7 +467,10 @@ impl Function for Upper {
         match args.first().and_then(|a| a.as_str()) {
             Some("panic") => panic!("asked to panic"),
             Some(s) => Ok(Value::string(s.to_uppercase())),
-            None => Err(FunctionError { text: "s must be a string".into(), argument: Some(0) }),
+            None => Err(FunctionError {
+                text: "s must be a string".into(),
+                argument: Some(0),
+            }),
         }
     }
 }

@@ -7,21 +7,21 @@
 
 pub mod diag;
 pub mod path;
-pub mod proto;
-pub mod transport;
-pub mod schema;
-pub mod value;
-pub mod resource;
 mod plan;
+pub mod proto;
+pub mod resource;
+pub mod schema;
 mod server;
+pub mod transport;
+pub mod value;
 
 pub use server::ProviderServer;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use path::AttributePath;
 pub use resource::{
-    Context, DataSource, EphemeralResource, Function, FunctionError, Opened, Parameter, PlanChange, Private,
-    Provider, Resource, Signature,
+    Context, DataSource, EphemeralResource, Function, FunctionError, Opened, Parameter, PlanChange,
+    Private, Provider, Resource, Signature,
 };
 pub use schema::{Attribute, Block, BlockNesting, NestedBlock, Nesting, Schema};
 pub use value::{Number, Type, Value};
@@ -30,5 +30,8 @@ pub use value::{Number, Type, Value};
 /// Terraform reads, handshake, AutoMTLS, until Terraform shuts the plugin down.
 pub fn serve_blocking<P: Provider>(provider: P) -> std::process::ExitCode {
     transport::init_logging();
-    transport::serve_blocking(ProviderServer::new(provider), transport::ServeOptions::default())
+    transport::serve_blocking(
+        ProviderServer::new(provider),
+        transport::ServeOptions::default(),
+    )
 }

@@ -7,7 +7,12 @@ use crate::value::Value;
 /// Computes the planned state from Terraform's proposed new state: defaults for null optional
 /// attributes, unknown for computed attributes the provider will set, prior values kept where
 /// the author asked, and the attributes whose change forces replacement.
-pub(crate) fn plan(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> (Value, Vec<AttributePath>) {
+pub(crate) fn plan(
+    block: &Block,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+) -> (Value, Vec<AttributePath>) {
     if proposed.is_null() {
         return (Value::Null, Vec::new());
     }
@@ -59,13 +64,21 @@ fn apply_defaults(block: &Block, config: &Value, planned: &mut Value) {
     }
 }
 
-fn mark_computed_unknown(block: &Block, prior: &Value, config: &Value, planned: &mut Value, creating: bool) {
+fn mark_computed_unknown(
+    block: &Block,
+    prior: &Value,
+    config: &Value,
+    planned: &mut Value,
+    creating: bool,
+) {
     for a in &block.attributes {
         if !a.computed || a.default.is_some() || !config.get(&a.name).is_null() {
             continue;
         }
         let keep = !creating
-            && a.plan_modifiers.iter().any(|m| matches!(m, PlanModifier::UseStateForUnknown))
+            && a.plan_modifiers
+                .iter()
+                .any(|m| matches!(m, PlanModifier::UseStateForUnknown))
             && !prior.get(&a.name).is_null();
         if keep {
             planned.set(&a.name, prior.get(&a.name).clone());
@@ -91,11 +104,16 @@ pub(crate) fn null_write_only(block: &Block, v: &mut Value) {
 pub(crate) fn unknown_paths(v: &Value, path: &AttributePath, out: &mut Vec<AttributePath>) {
     match v {
         Value::Unknown(_) => out.push(path.clone()),
-        Value::Object(m) => m.iter().for_each(|(k, x)| unknown_paths(x, &path.then_attr(k), out)),
-        Value::Map(m) => m.iter().for_each(|(k, x)| unknown_paths(x, &path.then_key(k), out)),
-        Value::List(l) | Value::Set(l) | Value::Tuple(l) => {
-            l.iter().enumerate().for_each(|(i, x)| unknown_paths(x, &path.then_index(i as i64), out))
-        }
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, x)| unknown_paths(x, &path.then_attr(k), out)),
+        Value::Map(m) => m
+            .iter()
+            .for_each(|(k, x)| unknown_paths(x, &path.then_key(k), out)),
+        Value::List(l) | Value::Set(l) | Value::Tuple(l) => l
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| unknown_paths(x, &path.then_index(i as i64), out)),
         _ => {}
     }
 }
@@ -145,7 +163,12 @@ mod tests {
 
     #[test]
     fn unchanged_update_keeps_everything() {
-        let prior = obj(&[("name", "a".into()), ("mode", "fast".into()), ("id", "1".into()), ("etag", "e".into())]);
+        let prior = obj(&[
+            ("name", "a".into()),
+            ("mode", "fast".into()),
+            ("id", "1".into()),
+            ("etag", "e".into()),
+        ]);
         let config = obj(&[("name", "a".into())]);
         let (p, r) = plan(&block(), &prior, &prior.clone(), &config);
         assert!(r.is_empty());
@@ -154,7 +177,13 @@ mod tests {
 
     #[test]
     fn changed_update_keeps_stable_ids_and_unknowns_the_rest() {
-        let prior = obj(&[("name", "a".into()), ("mode", "fast".into()), ("id", "1".into()), ("etag", "e".into()), ("size", "1".into())]);
+        let prior = obj(&[
+            ("name", "a".into()),
+            ("mode", "fast".into()),
+            ("id", "1".into()),
+            ("etag", "e".into()),
+            ("size", "1".into()),
+        ]);
         let config = obj(&[("name", "a".into()), ("size", "2".into())]);
         let mut proposed = prior.clone();
         proposed.set("size", "2".into());
@@ -166,7 +195,11 @@ mod tests {
 
     #[test]
     fn requires_replace_reports_the_path() {
-        let prior = obj(&[("name", "a".into()), ("mode", "fast".into()), ("id", "1".into())]);
+        let prior = obj(&[
+            ("name", "a".into()),
+            ("mode", "fast".into()),
+            ("id", "1".into()),
+        ]);
         let config = obj(&[("name", "b".into())]);
         let mut proposed = prior.clone();
         proposed.set("name", "b".into());

@@ -119,23 +119,62 @@ pub trait Resource: Send + Sync + 'static {
     /// that depend on the live object, plan-time diagnostics.
     async fn modify_plan(&self, _ctx: &Context, _plan: &mut PlanChange, _diags: &mut Diagnostics) {}
     /// Creates the object; returns the new state (no unknowns left), or `None` with errors.
-    async fn create(&self, ctx: &Context, planned: &Value, config: &Value, private: &mut Private, diags: &mut Diagnostics) -> Option<Value>;
+    async fn create(
+        &self,
+        ctx: &Context,
+        planned: &Value,
+        config: &Value,
+        private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
     /// Refreshes the state from the real object; `None` without errors means it is gone.
-    async fn read(&self, ctx: &Context, state: &Value, private: &mut Private, diags: &mut Diagnostics) -> Option<Value>;
+    async fn read(
+        &self,
+        ctx: &Context,
+        state: &Value,
+        private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
     /// Updates the object in place; returns the new state.
-    async fn update(&self, ctx: &Context, prior: &Value, planned: &Value, config: &Value, private: &mut Private, diags: &mut Diagnostics) -> Option<Value>;
-    async fn delete(&self, ctx: &Context, prior: &Value, private: &Private, diags: &mut Diagnostics);
+    async fn update(
+        &self,
+        ctx: &Context,
+        prior: &Value,
+        planned: &Value,
+        config: &Value,
+        private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
+    async fn delete(
+        &self,
+        ctx: &Context,
+        prior: &Value,
+        private: &Private,
+        diags: &mut Diagnostics,
+    );
     /// Turns an import ID into a state that `read` can complete. The default refuses import.
     async fn import(&self, _ctx: &Context, id: &str, diags: &mut Diagnostics) -> Option<Value> {
-        diags.error("Import not supported", format!("{} cannot be imported (ID {id:?}).", self.type_name()));
+        diags.error(
+            "Import not supported",
+            format!("{} cannot be imported (ID {id:?}).", self.type_name()),
+        );
         None
     }
     /// Converts state stored by an older schema `version` (as JSON) into the current shape.
     /// Called only when the version differs from the current schema's.
-    async fn upgrade_state(&self, _ctx: &Context, version: i64, _state: serde_json::Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn upgrade_state(
+        &self,
+        _ctx: &Context,
+        version: i64,
+        _state: serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         diags.error(
             "Unsupported state version",
-            format!("{} cannot upgrade state from schema version {version}.", self.type_name()),
+            format!(
+                "{} cannot upgrade state from schema version {version}.",
+                self.type_name()
+            ),
         );
         None
     }
@@ -150,7 +189,10 @@ pub trait Resource: Send + Sync + 'static {
     ) -> Option<Value> {
         diags.error(
             "Move not supported",
-            format!("{} cannot take state moved from {source_type}.", self.type_name()),
+            format!(
+                "{} cannot take state moved from {source_type}.",
+                self.type_name()
+            ),
         );
         None
     }
@@ -184,7 +226,12 @@ pub trait EphemeralResource: Send + Sync + 'static {
     async fn validate(&self, _ctx: &Context, _config: &Value, _diags: &mut Diagnostics) {}
     async fn open(&self, ctx: &Context, config: &Value, diags: &mut Diagnostics) -> Option<Opened>;
     /// Extends it; returns the next renewal time.
-    async fn renew(&self, _ctx: &Context, _private: &mut Private, _diags: &mut Diagnostics) -> Option<SystemTime> {
+    async fn renew(
+        &self,
+        _ctx: &Context,
+        _private: &mut Private,
+        _diags: &mut Diagnostics,
+    ) -> Option<SystemTime> {
         None
     }
     async fn close(&self, _ctx: &Context, _private: &Private, _diags: &mut Diagnostics) {}

@@ -63,11 +63,18 @@ impl Block {
         self.attributes.iter().find(|a| a.name == name)
     }
     pub fn value_type(&self) -> Type {
-        let mut attrs: BTreeMap<String, Type> = self.attributes.iter().map(|a| (a.name.clone(), a.value_type())).collect();
+        let mut attrs: BTreeMap<String, Type> = self
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), a.value_type()))
+            .collect();
         for b in &self.blocks {
             attrs.insert(b.name.clone(), b.value_type());
         }
-        Type::Object { attrs, optional: Default::default() }
+        Type::Object {
+            attrs,
+            optional: Default::default(),
+        }
     }
 }
 
@@ -93,7 +100,13 @@ pub struct NestedBlock {
 
 impl NestedBlock {
     pub fn new(name: impl Into<String>, nesting: BlockNesting, block: Block) -> Self {
-        NestedBlock { name: name.into(), nesting, block, min_items: 0, max_items: 0 }
+        NestedBlock {
+            name: name.into(),
+            nesting,
+            block,
+            min_items: 0,
+            max_items: 0,
+        }
     }
     pub fn max_items(mut self, n: i64) -> Self {
         self.max_items = n;
@@ -235,7 +248,10 @@ impl Attribute {
     /// Nested attributes (`name = { ... }` for `Single`, `name = [{ ... }]` for `List`).
     pub fn nested(name: impl Into<String>, nesting: Nesting, attributes: Vec<Attribute>) -> Self {
         let mut a = Self::new(name, Type::Dynamic);
-        a.nested = Some(NestedAttributes { nesting, attributes });
+        a.nested = Some(NestedAttributes {
+            nesting,
+            attributes,
+        });
         a.ty = a.value_type();
         a
     }
@@ -276,8 +292,13 @@ impl Attribute {
         self.plan_modifiers.push(PlanModifier::RequiresReplace);
         self
     }
-    pub fn requires_replace_if(mut self, why: impl Into<String>, f: impl Fn(&Value, &Value) -> bool + Send + Sync + 'static) -> Self {
-        self.plan_modifiers.push(PlanModifier::RequiresReplaceIf(Arc::new(f), why.into()));
+    pub fn requires_replace_if(
+        mut self,
+        why: impl Into<String>,
+        f: impl Fn(&Value, &Value) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.plan_modifiers
+            .push(PlanModifier::RequiresReplaceIf(Arc::new(f), why.into()));
         self
     }
     pub fn use_state_for_unknown(mut self) -> Self {
@@ -297,7 +318,11 @@ impl Attribute {
             None => self.ty.clone(),
             Some(n) => {
                 let obj = Type::Object {
-                    attrs: n.attributes.iter().map(|a| (a.name.clone(), a.value_type())).collect(),
+                    attrs: n
+                        .attributes
+                        .iter()
+                        .map(|a| (a.name.clone(), a.value_type()))
+                        .collect(),
                     optional: Default::default(),
                 };
                 match n.nesting {
@@ -310,9 +335,12 @@ impl Attribute {
         }
     }
     pub(crate) fn requires_replace_any(&self) -> bool {
-        self.plan_modifiers
-            .iter()
-            .any(|m| matches!(m, PlanModifier::RequiresReplace | PlanModifier::RequiresReplaceIf(..)))
+        self.plan_modifiers.iter().any(|m| {
+            matches!(
+                m,
+                PlanModifier::RequiresReplace | PlanModifier::RequiresReplaceIf(..)
+            )
+        })
     }
 }
 
@@ -340,7 +368,14 @@ pub mod validators {
             }
         }
         fn describe(&self) -> String {
-            format!("One of {}.", self.0.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "))
+            format!(
+                "One of {}.",
+                self.0
+                    .iter()
+                    .map(|v| format!("`{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     }
 
@@ -361,12 +396,20 @@ pub mod validators {
                 Some(n) => diags.attr_error(
                     path.clone(),
                     format!("Invalid value for {path}"),
-                    format!("{n} is out of range. Allowed: a whole number from {} to {}.", self.min, self.max),
+                    format!(
+                        "{n} is out of range. Allowed: a whole number from {} to {}.",
+                        self.min, self.max
+                    ),
                 ),
                 None if value.as_f64().is_some() => diags.attr_error(
                     path.clone(),
                     format!("Invalid value for {path}"),
-                    format!("{} is not a whole number. Allowed: a whole number from {} to {}.", value.as_f64().unwrap_or_default(), self.min, self.max),
+                    format!(
+                        "{} is not a whole number. Allowed: a whole number from {} to {}.",
+                        value.as_f64().unwrap_or_default(),
+                        self.min,
+                        self.max
+                    ),
                 ),
                 None => {}
             }
@@ -402,13 +445,21 @@ pub mod validators {
     }
 
     fn quoted(v: &[String]) -> String {
-        v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+        v.iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 /// Runs every validator of `block` over a (possibly partly unknown) configuration value; unknown
 /// and null values are skipped, as they are checked again once known.
-pub fn validate_block(block: &Block, config: &Value, path: &AttributePath, diags: &mut Diagnostics) {
+pub fn validate_block(
+    block: &Block,
+    config: &Value,
+    path: &AttributePath,
+    diags: &mut Diagnostics,
+) {
     for a in &block.attributes {
         let v = config.get(&a.name);
         let p = path.then_attr(&a.name);
@@ -446,7 +497,10 @@ fn validate_attribute(a: &Attribute, v: &Value, p: &AttributePath, diags: &mut D
         val.validate(v, p, diags);
     }
     if let Some(n) = &a.nested {
-        let nested_block = Block { attributes: n.attributes.clone(), ..Default::default() };
+        let nested_block = Block {
+            attributes: n.attributes.clone(),
+            ..Default::default()
+        };
         match n.nesting {
             Nesting::Single => validate_block(&nested_block, v, p, diags),
             Nesting::List | Nesting::Set => {

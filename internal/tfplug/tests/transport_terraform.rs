@@ -51,7 +51,8 @@ fn terraform_plan_through_auto_mtls() {
     );
     assert!(stderr.contains("using plugin: version=6"), "{stderr}");
     assert!(
-        stderr.lines().any(|l| l.contains("[DEBUG] provider.terraform-provider-testnet: plugin serving:")
+        stderr.lines().any(|l| l
+            .contains("[DEBUG] provider.terraform-provider-testnet: plugin serving:")
             && l.contains("@module=provider")),
         "{stderr}"
     );

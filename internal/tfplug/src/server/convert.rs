@@ -11,7 +11,10 @@ use crate::value::{json, msgpack, type_to_json, Type, Value};
 const MARKDOWN: i32 = pb::StringKind::Markdown as i32;
 
 pub(crate) fn schema(s: &Schema) -> pb::Schema {
-    pb::Schema { version: s.version, block: Some(block(&s.block)) }
+    pb::Schema {
+        version: s.version,
+        block: Some(block(&s.block)),
+    }
 }
 
 fn block(b: &Block) -> pb::schema::Block {
@@ -31,13 +34,24 @@ fn type_bytes(t: &Type) -> Vec<u8> {
 
 fn attribute(a: &Attribute) -> pb::schema::Attribute {
     let mut description = a.description.clone();
-    let docs: Vec<String> = a.validators.iter().map(|v| v.describe()).filter(|d| !d.is_empty()).collect();
+    let docs: Vec<String> = a
+        .validators
+        .iter()
+        .map(|v| v.describe())
+        .filter(|d| !d.is_empty())
+        .collect();
     if !docs.is_empty() && !description.contains(&docs[0]) {
-        description = format!("{description} {}", docs.join(" ")).trim().to_string();
+        description = format!("{description} {}", docs.join(" "))
+            .trim()
+            .to_string();
     }
     pb::schema::Attribute {
         name: a.name.clone(),
-        r#type: if a.nested.is_some() { Vec::new() } else { type_bytes(&a.ty) },
+        r#type: if a.nested.is_some() {
+            Vec::new()
+        } else {
+            type_bytes(&a.ty)
+        },
         nested_type: a.nested.as_ref().map(|n| pb::schema::Object {
             attributes: n.attributes.iter().map(attribute).collect(),
             nesting: match n.nesting {
@@ -88,7 +102,9 @@ pub(crate) fn function(s: &Signature) -> pb::Function {
     pb::Function {
         parameters: s.parameters.iter().map(param).collect(),
         variadic_parameter: s.variadic.as_ref().map(param),
-        r#return: Some(pb::function::Return { r#type: type_bytes(&s.return_type) }),
+        r#return: Some(pb::function::Return {
+            r#type: type_bytes(&s.return_type),
+        }),
         summary: s.summary.clone(),
         description: s.description.clone(),
         description_kind: MARKDOWN,
@@ -130,8 +146,15 @@ fn diagnostic(d: Diagnostic) -> pb::Diagnostic {
 }
 
 /// Decodes a DynamicValue; an absent one is null. Errors become a diagnostic naming `what`.
-pub(crate) fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str, diags: &mut Diagnostics) -> Option<Value> {
-    let Some(dv) = dv else { return Some(Value::Null) };
+pub(crate) fn decode(
+    dv: Option<&pb::DynamicValue>,
+    ty: &Type,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Value> {
+    let Some(dv) = dv else {
+        return Some(Value::Null);
+    };
     let r = if !dv.msgpack.is_empty() {
         msgpack::decode(&dv.msgpack, ty)
     } else if !dv.json.is_empty() {
@@ -148,9 +171,17 @@ pub(crate) fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str, diags
     }
 }
 
-pub(crate) fn encode(v: &Value, ty: &Type, what: &str, diags: &mut Diagnostics) -> Option<pb::DynamicValue> {
+pub(crate) fn encode(
+    v: &Value,
+    ty: &Type,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<pb::DynamicValue> {
     match msgpack::encode(v, ty) {
-        Ok(b) => Some(pb::DynamicValue { msgpack: b, json: Vec::new() }),
+        Ok(b) => Some(pb::DynamicValue {
+            msgpack: b,
+            json: Vec::new(),
+        }),
         Err(e) => {
             diags.error("Provider produced an invalid value", format!("The {what} could not be encoded: {e}. This is a bug in the provider; please report it."));
             None
@@ -163,11 +194,17 @@ pub(crate) fn encode(v: &Value, ty: &Type, what: &str, diags: &mut Diagnostics) 
 pub(crate) fn prune_json(v: serde_json::Value, ty: &Type) -> serde_json::Value {
     use serde_json::Value as J;
     match (v, ty) {
-        (J::Object(m), Type::Object { attrs, .. }) => {
-            J::Object(m.into_iter().filter_map(|(k, x)| attrs.get(&k).map(|t| (k, prune_json(x, t)))).collect())
+        (J::Object(m), Type::Object { attrs, .. }) => J::Object(
+            m.into_iter()
+                .filter_map(|(k, x)| attrs.get(&k).map(|t| (k, prune_json(x, t))))
+                .collect(),
+        ),
+        (J::Array(a), Type::List(t) | Type::Set(t)) => {
+            J::Array(a.into_iter().map(|x| prune_json(x, t)).collect())
         }
-        (J::Array(a), Type::List(t) | Type::Set(t)) => J::Array(a.into_iter().map(|x| prune_json(x, t)).collect()),
-        (J::Object(m), Type::Map(t)) => J::Object(m.into_iter().map(|(k, x)| (k, prune_json(x, t))).collect()),
+        (J::Object(m), Type::Map(t)) => {
+            J::Object(m.into_iter().map(|(k, x)| (k, prune_json(x, t))).collect())
+        }
         (v, _) => v,
     }
 }

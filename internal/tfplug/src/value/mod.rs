@@ -43,7 +43,10 @@ impl Type {
         Type::Map(Box::new(t))
     }
     pub fn object<I: IntoIterator<Item = (S, Type)>, S: Into<String>>(attrs: I) -> Type {
-        Type::Object { attrs: attrs.into_iter().map(|(k, v)| (k.into(), v)).collect(), optional: BTreeSet::new() }
+        Type::Object {
+            attrs: attrs.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            optional: BTreeSet::new(),
+        }
     }
 }
 
@@ -61,7 +64,11 @@ impl Number {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Number::Int(i) => Some(*i),
-            Number::Float(f) if f.fract() == 0.0 && *f >= i64::MIN as f64 && *f <= i64::MAX as f64 => Some(*f as i64),
+            Number::Float(f)
+                if f.fract() == 0.0 && *f >= i64::MIN as f64 && *f <= i64::MAX as f64 =>
+            {
+                Some(*f as i64)
+            }
             _ => None,
         }
     }
@@ -131,8 +138,14 @@ impl Value {
         s.map(|s| Value::String(s.into())).unwrap_or(Value::Null)
     }
     /// A map of strings.
-    pub fn string_map<I: IntoIterator<Item = (K, V)>, K: Into<String>, V: Into<String>>(m: I) -> Value {
-        Value::Map(m.into_iter().map(|(k, v)| (k.into(), Value::String(v.into()))).collect())
+    pub fn string_map<I: IntoIterator<Item = (K, V)>, K: Into<String>, V: Into<String>>(
+        m: I,
+    ) -> Value {
+        Value::Map(
+            m.into_iter()
+                .map(|(k, v)| (k.into(), Value::String(v.into())))
+                .collect(),
+        )
     }
     /// A list of strings.
     pub fn string_list<I: IntoIterator<Item = S>, S: Into<String>>(l: I) -> Value {
@@ -149,7 +162,9 @@ impl Value {
     pub fn is_wholly_known(&self) -> bool {
         match self {
             Value::Unknown(_) => false,
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_wholly_known),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                v.iter().all(Value::is_wholly_known)
+            }
             Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
             _ => true,
         }
@@ -167,7 +182,9 @@ impl Value {
     /// Mutable access to an attribute of an object; inserts null when absent.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
         match self {
-            Value::Object(m) | Value::Map(m) => Some(m.entry(name.to_string()).or_insert(Value::Null)),
+            Value::Object(m) | Value::Map(m) => {
+                Some(m.entry(name.to_string()).or_insert(Value::Null))
+            }
             _ => None,
         }
     }
@@ -218,12 +235,19 @@ impl Value {
     /// A map of strings (null and unknown entries skipped).
     pub fn to_string_map(&self) -> BTreeMap<String, String> {
         self.entries()
-            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                    .collect()
+            })
             .unwrap_or_default()
     }
     /// A list or set of strings (null and unknown elements skipped).
     pub fn to_string_vec(&self) -> Vec<String> {
-        self.elements().iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+        self.elements()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
     }
 
     /// Semantic equality: sets compare without regard to order.
@@ -266,7 +290,9 @@ impl From<i64> for Value {
 }
 impl From<u64> for Value {
     fn from(i: u64) -> Value {
-        i64::try_from(i).map(Value::int).unwrap_or(Value::Number(Number::Big(i.to_string())))
+        i64::try_from(i)
+            .map(Value::int)
+            .unwrap_or(Value::Number(Number::Big(i.to_string())))
     }
 }
 impl<T: Into<Value>> From<Option<T>> for Value {
@@ -279,7 +305,10 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CodecError {
     #[error("malformed {format} value: {detail}")]
-    Malformed { format: &'static str, detail: String },
+    Malformed {
+        format: &'static str,
+        detail: String,
+    },
     #[error("value does not conform to type {ty}: {detail}")]
     TypeMismatch { ty: String, detail: String },
 }
