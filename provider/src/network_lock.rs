@@ -21,33 +21,6 @@ pub struct EphemeralLock(pub Shared);
 
 const DEFAULT_LEASE_SECONDS: i64 = 300;
 
-/// `Shared::cluster` on a blocking thread: its future holds `cluster::connect`'s non-`Sync` env
-/// closure across an await, so it is not `Send` and cannot be awaited inside an `async_trait`
-/// method. Drop this once `cluster::connect` takes a `Sync` closure.
-async fn cluster_of(shared: &Shared, diags: &mut Diagnostics) -> Option<cluster::Cluster> {
-    let shared = shared.clone();
-    let handle = tokio::runtime::Handle::current();
-    let joined = tokio::task::spawn_blocking(move || {
-        let mut d = Diagnostics::new();
-        let c = handle.block_on(shared.cluster(&mut d));
-        (c, d)
-    })
-    .await;
-    match joined {
-        Ok((c, d)) => {
-            diags.extend(d);
-            c
-        }
-        Err(e) => {
-            diags.error(
-                "Kubernetes connection failed",
-                format!("connecting to the cluster failed: {e}"),
-            );
-            None
-        }
-    }
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Managed,
@@ -318,7 +291,7 @@ impl Resource for ManagedLock {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let req = request(planned, None, diags)?;
-        let c = cluster_of(&self.0, diags).await?;
+        let c = self.0.cluster(diags).await?;
         match c.acquire(&req, &ctx.cancel).await {
             Ok(s) => Some(held_value(config, &s)),
             Err(e) => {
@@ -336,7 +309,7 @@ impl Resource for ManagedLock {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let c = cluster_of(&self.0, diags).await?;
+        let c = self.0.cluster(diags).await?;
         let mine = state_from(state);
         let now = match c.read(&mine.namespace, &mine.name).await {
             Ok(Some(s)) => s,
@@ -368,7 +341,7 @@ impl Resource for ManagedLock {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let c = cluster_of(&self.0, diags).await?;
+        let c = self.0.cluster(diags).await?;
         let mine = state_from(prior);
         let mut s = match c.renew(&mine).await {
             Ok(s) => s,
@@ -402,7 +375,7 @@ impl Resource for ManagedLock {
         _private: &Private,
         diags: &mut Diagnostics,
     ) {
-        let Some(c) = cluster_of(&self.0, diags).await else {
+        let Some(c) = self.0.cluster(diags).await else {
             return;
         };
         release(&c, &state_from(prior), diags).await;
@@ -442,7 +415,7 @@ impl DataSource for LockData {
         schema(Kind::Data)
     }
     async fn read(&self, _ctx: &Context, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
-        let c = cluster_of(&self.0, diags).await?;
+        let c = self.0.cluster(diags).await?;
         let ns = config
             .get("namespace")
             .as_str()
@@ -539,7 +512,7 @@ impl EphemeralResource for EphemeralLock {
     }
     async fn open(&self, ctx: &Context, config: &Value, diags: &mut Diagnostics) -> Option<Opened> {
         let req = request(config, None, diags)?;
-        let c = cluster_of(&self.0, diags).await?;
+        let c = self.0.cluster(diags).await?;
         match c.acquire(&req, &ctx.cancel).await {
             Ok(s) => Some(Opened {
                 result: held_value(config, &s),
@@ -558,7 +531,7 @@ impl EphemeralResource for EphemeralLock {
         private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<SystemTime> {
-        let c = cluster_of(&self.0, diags).await?;
+        let c = self.0.cluster(diags).await?;
         match c.renew(&from_private(private)).await {
             Ok(s) => Some(renew_at(s.lease_duration_seconds)),
             Err(e) => {
@@ -568,7 +541,7 @@ impl EphemeralResource for EphemeralLock {
         }
     }
     async fn close(&self, _ctx: &Context, private: &Private, diags: &mut Diagnostics) {
-        let Some(c) = cluster_of(&self.0, diags).await else {
+        let Some(c) = self.0.cluster(diags).await else {
             return;
         };
         release(&c, &from_private(private), diags).await;

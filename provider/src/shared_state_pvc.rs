@@ -89,33 +89,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-/// `Shared::cluster` on a blocking thread. Why: `cluster::connect`'s future is not `Send` (it
-/// holds a `&dyn Fn` without `Sync`), and resource methods must be `Send`. Drop this once the
-/// cluster crate's `connect_from` takes `&(dyn Fn(&str) -> Option<String> + Sync)`.
-async fn connect(shared: &Shared, diags: &mut Diagnostics) -> Option<cluster::Cluster> {
-    let shared = shared.clone();
-    let handle = tokio::runtime::Handle::current();
-    let joined = tokio::task::spawn_blocking(move || {
-        let mut d = Diagnostics::new();
-        let c = handle.block_on(shared.cluster(&mut d));
-        (c, d)
-    })
-    .await;
-    match joined {
-        Ok((c, d)) => {
-            diags.extend(d);
-            c
-        }
-        Err(e) => {
-            diags.error(
-                "Kubernetes connection failed",
-                format!("connecting to the cluster failed unexpectedly: {e}"),
-            );
-            None
-        }
-    }
-}
-
 fn timeout(state: &Value, which: &str, default: Duration) -> Duration {
     state
         .get("timeouts")
@@ -464,7 +437,7 @@ impl Resource for SharedStatePvc {
         if !self.0.settings().known {
             return;
         }
-        let Some(cluster) = connect(&self.0, diags).await else {
+        let Some(cluster) = self.0.cluster(diags).await else {
             return;
         };
         let (Some(ns), Some(name)) = (
@@ -511,7 +484,7 @@ impl Resource for SharedStatePvc {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let spec = claim_spec(planned, diags)?;
-        let cluster = connect(&self.0, diags).await?;
+        let cluster = self.0.cluster(diags).await?;
         if planned.get("create_namespace").as_bool() == Some(true) {
             if let Err(e) = cluster
                 .ensure_namespace(&spec.namespace, &BTreeMap::new())
@@ -554,7 +527,7 @@ impl Resource for SharedStatePvc {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let cluster = connect(&self.0, diags).await?;
+        let cluster = self.0.cluster(diags).await?;
         let ns = state.get("namespace").as_str().unwrap_or_default();
         let name = state.get("name").as_str().unwrap_or_default();
         match cluster.get_claim(ns, name).await {
@@ -577,7 +550,7 @@ impl Resource for SharedStatePvc {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let spec = claim_spec(planned, diags)?;
-        let cluster = connect(&self.0, diags).await?;
+        let cluster = self.0.cluster(diags).await?;
         let old = prior
             .get("storage")
             .as_str()
@@ -616,7 +589,7 @@ impl Resource for SharedStatePvc {
         _private: &Private,
         diags: &mut Diagnostics,
     ) {
-        let Some(cluster) = connect(&self.0, diags).await else {
+        let Some(cluster) = self.0.cluster(diags).await else {
             return;
         };
         let ns = prior.get("namespace").as_str().unwrap_or_default();

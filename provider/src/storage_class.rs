@@ -190,29 +190,6 @@ fn state_of(info: &StorageClassInfo, prev: &Value) -> Value {
     ])
 }
 
-/// `Shared::cluster` through a blocking-pool thread: `cluster::connect`'s future is not `Send`
-/// (it holds a `&dyn Fn` that is not `Sync`), and resource futures must be. Remove once
-/// `cluster::connect` is `Send`.
-async fn cluster_of(shared: &Shared, diags: &mut Diagnostics) -> Option<cluster::Cluster> {
-    let shared = shared.clone();
-    let joined = tokio::task::spawn_blocking(move || {
-        let mut d = Diagnostics::new();
-        let c = tokio::runtime::Handle::current().block_on(shared.cluster(&mut d));
-        (c, d)
-    })
-    .await;
-    match joined {
-        Ok((c, d)) => {
-            diags.extend(d);
-            c
-        }
-        Err(e) => {
-            diags.error("Kubernetes connection failed", e.to_string());
-            None
-        }
-    }
-}
-
 #[async_trait]
 impl Resource for StorageClass {
     fn type_name(&self) -> &'static str {
@@ -434,7 +411,7 @@ impl Resource for StorageClass {
                 return None;
             }
         };
-        let cluster = cluster_of(&self.0, diags).await?;
+        let cluster = self.0.cluster(diags).await?;
         match cluster.create_storage_class(&spec).await {
             Ok(info) => Some(state_of(&info, planned)),
             Err(e) => {
@@ -452,7 +429,7 @@ impl Resource for StorageClass {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let name = state.get("name").as_str().unwrap_or_default().to_string();
-        let cluster = cluster_of(&self.0, diags).await?;
+        let cluster = self.0.cluster(diags).await?;
         match cluster.get_storage_class(&name).await {
             Ok(Some(info)) => Some(state_of(&info, state)),
             // Deleted behind Terraform's back: dropping it from state makes the next plan create it.
@@ -480,7 +457,7 @@ impl Resource for StorageClass {
                 return None;
             }
         };
-        let cluster = cluster_of(&self.0, diags).await?;
+        let cluster = self.0.cluster(diags).await?;
         match cluster.update_storage_class(&spec).await {
             Ok(info) => Some(state_of(&info, planned)),
             Err(e) => {
@@ -498,7 +475,7 @@ impl Resource for StorageClass {
         diags: &mut Diagnostics,
     ) {
         let name = prior.get("name").as_str().unwrap_or_default();
-        let Some(cluster) = cluster_of(&self.0, diags).await else {
+        let Some(cluster) = self.0.cluster(diags).await else {
             return;
         };
         // Already gone counts as deleted; volumes provisioned from the class are not affected.

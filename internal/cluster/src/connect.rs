@@ -86,7 +86,7 @@ pub enum Source {
 /// precedence rules are unit-tested without touching the process environment.
 pub fn resolve_source(
     cfg: &ConnectionConfig,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
     home: Option<&Path>,
 ) -> Result<Source, ClusterError> {
     if cfg.host.as_deref().is_some_and(|h| !h.is_empty()) {
@@ -416,7 +416,7 @@ pub async fn connect(cfg: &ConnectionConfig) -> Result<Cluster, ClusterError> {
 async fn connect_from(
     cfg: &ConnectionConfig,
     source: Source,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Cluster, ClusterError> {
     install_crypto_provider();
     let config = match &source {
