@@ -208,6 +208,19 @@ fn raw_json(raw: Option<&pb::RawState>, diags: &mut Diagnostics) -> Option<serde
     }
 }
 
+/// Decodes a configuration and runs the schema's own validators over it.
+fn validated(
+    schema: &Schema,
+    ty: &Type,
+    config: Option<&pb::DynamicValue>,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Value> {
+    let config = decode(config, ty, what, diags)?;
+    crate::schema::validate_block(&schema.block, &config, &AttributePath::default(), diags);
+    Some(config)
+}
+
 fn json_to_value(j: serde_json::Value, ty: &Type, diags: &mut Diagnostics) -> Option<Value> {
     if j.is_null() {
         return Some(Value::Null);
@@ -302,18 +315,13 @@ impl Rpc for ProviderServer {
     ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
         let req = req.into_inner();
         let mut diags = Diagnostics::new();
-        if let Some(config) = decode(
-            req.config.as_ref(),
+        if let Some(config) = validated(
+            &self.provider_schema,
             &self.provider_ty,
+            req.config.as_ref(),
             "provider configuration",
             &mut diags,
         ) {
-            crate::schema::validate_block(
-                &self.provider_schema.block,
-                &config,
-                &AttributePath::default(),
-                &mut diags,
-            );
             let ctx = self.ctx(None);
             let mut inner = Diagnostics::new();
             guard(
@@ -336,18 +344,13 @@ impl Rpc for ProviderServer {
         let req = req.into_inner();
         let mut diags = Diagnostics::new();
         if let Some(r) = self.resource(&req.type_name, &mut diags) {
-            if let Some(config) = decode(
-                req.config.as_ref(),
+            if let Some(config) = validated(
+                &r.schema,
                 &r.ty,
+                req.config.as_ref(),
                 "resource configuration",
                 &mut diags,
             ) {
-                crate::schema::validate_block(
-                    &r.schema.block,
-                    &config,
-                    &AttributePath::default(),
-                    &mut diags,
-                );
                 let ctx = self.ctx(req.client_capabilities.as_ref());
                 let mut inner = Diagnostics::new();
                 guard(
@@ -371,18 +374,13 @@ impl Rpc for ProviderServer {
         let req = req.into_inner();
         let mut diags = Diagnostics::new();
         if let Some(r) = self.data_source(&req.type_name, &mut diags) {
-            if let Some(config) = decode(
-                req.config.as_ref(),
+            if let Some(config) = validated(
+                &r.schema,
                 &r.ty,
+                req.config.as_ref(),
                 "data source configuration",
                 &mut diags,
             ) {
-                crate::schema::validate_block(
-                    &r.schema.block,
-                    &config,
-                    &AttributePath::default(),
-                    &mut diags,
-                );
                 let ctx = self.ctx(None);
                 let mut inner = Diagnostics::new();
                 guard(
@@ -406,18 +404,13 @@ impl Rpc for ProviderServer {
         let req = req.into_inner();
         let mut diags = Diagnostics::new();
         if let Some(r) = self.ephemeral(&req.type_name, &mut diags) {
-            if let Some(config) = decode(
-                req.config.as_ref(),
+            if let Some(config) = validated(
+                &r.schema,
                 &r.ty,
+                req.config.as_ref(),
                 "ephemeral resource configuration",
                 &mut diags,
             ) {
-                crate::schema::validate_block(
-                    &r.schema.block,
-                    &config,
-                    &AttributePath::default(),
-                    &mut diags,
-                );
                 let ctx = self.ctx(None);
                 let mut inner = Diagnostics::new();
                 guard(
