@@ -2,6 +2,8 @@
 //! real `terraform` CLI in temporary directories with no network, so tests assert on exactly
 //! what users see (`terraform show -json`, exit codes, diagnostics).
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
