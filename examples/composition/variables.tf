@@ -1,0 +1,35 @@
+variable "kubeconfig_path" {
+  type        = string
+  default     = "~/.kube/config"
+  description = "The kubeconfig holding one context per region."
+}
+
+variable "contexts" {
+  type = object({
+    us_east1       = string
+    europe_west1   = string
+    ap_southeast_1 = string
+  })
+  default = {
+    us_east1       = "gke-us-east1"
+    europe_west1   = "gke-europe-west1"
+    ap_southeast_1 = "eks-ap-southeast-1"
+  }
+  description = "The kubeconfig context of each region's cluster."
+  validation {
+    condition     = length(distinct([var.contexts.us_east1, var.contexts.europe_west1, var.contexts.ap_southeast_1])) == 3
+    error_message = "contexts must name three different kubeconfig contexts, one per region: each region is its own cluster."
+  }
+}
+
+variable "store_url" {
+  type        = string
+  default     = null
+  description = "Where snapshots are published: `file:///dir`, `s3://bucket/prefix` or `gs://bucket/prefix`."
+}
+
+variable "devnet_state_dir" {
+  type        = string
+  default     = null
+  description = "A devnet node's state directory to publish as a snapshot; null for none."
+}
