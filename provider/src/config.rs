@@ -22,6 +22,8 @@ pub struct Settings {
     pub store: objstore::StoreConfig,
     /// Endpoint of a GCS emulator, used for `gs://` URLs instead of `store.endpoint`.
     pub gcs_endpoint: Option<String>,
+    /// Prices for claims' cost estimates; `None` while `storage_prices` is unknown.
+    pub storage_prices: Option<cluster::PriceTable>,
 }
 
 /// State shared by the provider and its resources.
@@ -127,6 +129,33 @@ impl Provider for TestnetProvider {
                 .attr(conn_attr("s3_endpoint", "Custom S3 endpoint for S3-compatible servers. Defaults to `AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL`."))
                 .attr(Attribute::bool("s3_force_path_style").optional().describe("Path-style S3 addressing, needed by most S3-compatible servers."))
                 .attr(conn_attr("s3_region", "S3 region. Defaults to the AWS SDK's region chain."))
+                .attr(
+                    Attribute::new("storage_prices", tfplug::Type::map(tfplug::Type::Number))
+                        .optional()
+                        .validate(tfplug::schema::validators::from_fn(
+                            "Each price a number of USD per GiB-month, 0 or more.",
+                            |v: &Value| {
+                                for (k, p) in v.entries().into_iter().flatten() {
+                                    if let Some(x) = p.as_f64() {
+                                        cluster::PriceTable::check_entry(k, x).map_err(|e| e.to_string())?;
+                                    }
+                                }
+                                Ok(())
+                            },
+                        ))
+                        .describe(
+                            "Storage prices in USD per GiB-month for `estimated_monthly_cost_usd` of \
+                             `testnet_shared_state_pvc`, keyed by storage class name or by tier. \
+                             Defaults: `ssd = 0.17`, `standard = 0.04`; entries here add to them or \
+                             override them. A claim's class is priced by, first match wins: (1) its \
+                             exact name, (2) the last `-`-separated part of its name \
+                             (`europe-west1-ssd` → `ssd`), (3) the class in the cluster: its \
+                             `testnet.io/tier` label, or the tier its provisioner and `type` \
+                             parameter correspond to (`pd-ssd`/`gp3` → `ssd`, \
+                             `pd-standard`/`st1` → `standard`). A class matching none has no \
+                             estimate (null, with a warning).",
+                        ),
+                )
                 .attr(conn_attr("gcs_endpoint", "Custom GCS endpoint (emulators). Defaults to `STORAGE_EMULATOR_HOST`."))
                 .block(
                     NestedBlock::new(
@@ -192,8 +221,21 @@ impl Provider for TestnetProvider {
                     format!("http://{e}")
                 }
             });
+        let storage_prices = {
+            let v = config.get("storage_prices");
+            v.is_wholly_known().then(|| {
+                let user = v
+                    .entries()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, p)| p.as_f64().map(|x| (k.clone(), x)))
+                    .collect();
+                cluster::PriceTable::with_overrides(user)
+            })
+        };
         let settings = Settings {
             known,
+            storage_prices,
             connection,
             default_store_url: s("default_store_url"),
             store,

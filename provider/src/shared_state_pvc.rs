@@ -22,7 +22,8 @@ pub struct SharedStatePvc(pub Shared);
 
 const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
-const ALL_ATTRS: [&str; 20] = [
+const COST: &str = "estimated_monthly_cost_usd";
+const ALL_ATTRS: [&str; 21] = [
     "id",
     "namespace",
     "create_namespace",
@@ -43,6 +44,7 @@ const ALL_ATTRS: [&str; 20] = [
     "bound_volume",
     "capacity",
     "uid",
+    COST,
 ];
 const ACCESS_MODES: [&str; 4] = [
     "ReadWriteOnce",
@@ -258,6 +260,137 @@ fn state_from(base: &Value, status: &cluster::ClaimStatus) -> Value {
     s
 }
 
+/// A claim's cost estimate, as far as it can be known now.
+enum Cost {
+    /// USD per month.
+    Usd(f64),
+    /// No price applies; the text says why and what to do.
+    Unpriced(String),
+    /// Not knowable yet (unknown inputs, or a class that does not exist until apply).
+    Unknown,
+}
+
+fn cost_value(c: f64) -> Value {
+    if c.fract() == 0.0 && c.abs() < 9e15 {
+        Value::int(c as i64)
+    } else {
+        Value::Number(tfplug::Number::Float(c))
+    }
+}
+
+fn unpriced_warning(detail: String, diags: &mut Diagnostics) {
+    diags.attr_warning(
+        AttributePath::attr("storage_class_name"),
+        "No storage price for this claim's class",
+        detail,
+    );
+}
+
+/// Metadata as this resource wrote it: user labels plus network, role and managed-by.
+fn written_labels(v: &Value) -> BTreeMap<String, String> {
+    let mut l = v.get("labels").to_string_map();
+    if let Some(n) = v.get("testnet").as_str() {
+        l.insert(cluster::LABEL_NETWORK.into(), n.into());
+    }
+    if let Some(r) = v.get("role").as_str() {
+        l.insert(cluster::LABEL_ROLE.into(), r.into());
+    }
+    l.insert(cluster::LABEL_MANAGED_BY.into(), cluster::MANAGED_BY.into());
+    l
+}
+
+impl SharedStatePvc {
+    /// The estimate for a planned or stored claim. `at_apply`: the class must exist by now, so a
+    /// missing one is unpriced rather than unknown. Cluster errors give `Unknown` (never an error:
+    /// a figure is not worth failing a plan or apply over).
+    async fn estimate(&self, v: &Value, at_apply: bool) -> Cost {
+        let settings = self.0.settings();
+        let Some(prices) = settings.storage_prices.as_ref() else {
+            return Cost::Unknown;
+        };
+        let storage = match v.get("storage") {
+            Value::String(t) => match cluster::parse_quantity(t) {
+                Ok(q) => q,
+                Err(_) => return Cost::Unknown,
+            },
+            _ => return Cost::Unknown,
+        };
+        let class = match v.get("storage_class_name") {
+            Value::String(c) => Some(c.clone()),
+            Value::Null => None,
+            _ => return Cost::Unknown,
+        };
+        if let Some(p) = class.as_deref().and_then(|c| prices.by_name(c)) {
+            return Cost::Usd(cluster::monthly_cost(storage, p.usd_per_gib_month));
+        }
+        let keys = prices.keys().collect::<Vec<_>>().join(", ");
+        let unknown_or_null = |why: String| {
+            if at_apply {
+                Cost::Unpriced(why)
+            } else {
+                Cost::Unknown
+            }
+        };
+        if !settings.known {
+            return Cost::Unknown;
+        }
+        let mut quiet = Diagnostics::default();
+        // Connection problems are reported by the claim's own calls, not by its estimate.
+        let Some(cl) = self.0.cluster(&mut quiet).await else {
+            return Cost::Unknown;
+        };
+        let found = match class.as_deref() {
+            Some(c) => cl.get_storage_class(c).await,
+            None => cl.default_storage_class().await,
+        };
+        let shown = class
+            .as_deref()
+            .map(|c| format!("storage class {c:?}"))
+            .unwrap_or_else(|| "the cluster's default storage class".into());
+        match found {
+            Ok(Some(info)) => match prices.by_class(&info) {
+                Some(p) => Cost::Usd(cluster::monthly_cost(storage, p.usd_per_gib_month)),
+                None => Cost::Unpriced(format!(
+                    "estimated_monthly_cost_usd is null: {shown} ({:?}, provisioner {:?}) matches no key of the provider's storage_prices ({keys}) by name, name suffix, `{}` label or provisioner preset. Add `storage_prices = {{ \"{}\" = <USD per GiB-month> }}` to the provider block, or label the class `{}`.",
+                    info.spec.name,
+                    info.spec.provisioner,
+                    cluster::LABEL_TIER,
+                    info.spec.name,
+                    cluster::LABEL_TIER,
+                )),
+            },
+            Ok(None) => match class {
+                // Created later in this apply, perhaps: known after apply.
+                Some(c) => unknown_or_null(format!(
+                    "estimated_monthly_cost_usd is null: storage class {c:?} matches no key of the provider's storage_prices ({keys}) and does not exist in the cluster. Add `storage_prices = {{ \"{c}\" = <USD per GiB-month> }}` to the provider block."
+                )),
+                None => Cost::Unpriced(format!(
+                    "estimated_monthly_cost_usd is null: the claim sets no storage_class_name and the cluster has no default storage class to price. Set storage_class_name."
+                )),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, class = %shown, "cannot read the storage class for the cost estimate");
+                Cost::Unknown
+            }
+        }
+    }
+
+    /// Fills an estimate left unknown by the plan; warns when none applies.
+    async fn settle_cost(&self, state: &mut Value, diags: &mut Diagnostics) {
+        if !state.get(COST).is_unknown() {
+            return;
+        }
+        match self.estimate(state, true).await {
+            Cost::Usd(c) => state.set(COST, cost_value(c)),
+            Cost::Unpriced(detail) => {
+                unpriced_warning(detail, diags);
+                state.set(COST, Value::Null);
+            }
+            Cost::Unknown => state.set(COST, Value::Null),
+        }
+    }
+}
+
 fn name_validator(label: bool) -> impl tfplug::schema::Validator {
     let doc = if label {
         "A DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric, at most 63 characters."
@@ -290,10 +423,10 @@ impl Resource for SharedStatePvc {
                 .attr(s("namespace").required().requires_replace().validate(name_validator(true)).describe("Namespace of the claim (DNS-1123 label). Changing it replaces the claim."))
                 .attr(Attribute::bool("create_namespace").default(Value::Bool(false)).describe("Create `namespace` if it does not exist. The namespace is never deleted by this resource."))
                 .attr(s("name").required().requires_replace().validate(name_validator(false)).describe("Name of the claim (DNS-1123 subdomain). Changing it replaces the claim."))
-                .attr(s("testnet").optional().describe("Network name, written as label `testnet.io/network`."))
-                .attr(s("role").optional().describe("Role of the claim, written as label `testnet.io/role`."))
-                .attr(Attribute::string_map("labels").optional().describe("Extra labels on the claim. The provider also sets `app.kubernetes.io/managed-by`."))
-                .attr(Attribute::string_map("annotations").optional().describe("Annotations on the claim. Annotations added by Kubernetes are ignored."))
+                .attr(s("testnet").optional().describe("Network name, written as label `testnet.io/network`. Updates in place."))
+                .attr(s("role").optional().describe("Role of the claim, written as label `testnet.io/role`. Updates in place."))
+                .attr(Attribute::string_map("labels").optional().describe("Extra labels on the claim. The provider also sets `app.kubernetes.io/managed-by`. Updates in place (one merge patch; the claim and its data stay): a label removed here is removed from the claim. Labels added outside Terraform show as drift and are removed on the next apply."))
+                .attr(Attribute::string_map("annotations").optional().describe("Annotations on the claim. Annotations added by Kubernetes are ignored. Updates in place: an annotation removed here is removed from the claim."))
                 .attr(
                     Attribute::string_list("access_modes")
                         .default(Value::string_list(["ReadWriteOnce"]))
@@ -361,13 +494,27 @@ impl Resource for SharedStatePvc {
                 .attr(s("phase").computed().describe("Phase reported by Kubernetes: `Pending`, `Bound` or `Lost`."))
                 .attr(s("bound_volume").computed().describe("Name of the PersistentVolume the claim is bound to, once bound."))
                 .attr(s("capacity").computed().describe("Capacity of the bound volume (may exceed `storage`)."))
-                .attr(s("uid").computed().describe("Kubernetes UID of the claim.")),
+                .attr(s("uid").computed().describe("Kubernetes UID of the claim."))
+                .attr(
+                    Attribute::number(COST)
+                        .computed()
+                        .describe("Estimated monthly cost of the requested storage in USD: `storage` in GiB (`10Gi` = 10, `500Mi` = 0.48828125, `1G` = 0.931…) times the price of the claim's storage class from the provider's `storage_prices` (defaults `ssd` 0.17, `standard` 0.04 USD per GiB-month), rounded to a millionth of a dollar. Known at plan time when `storage` and `storage_class_name` are known and the class is priced by its name (exact key, or a `-ssd`/`-standard`-style suffix); otherwise the class is looked up in the cluster (its `testnet.io/tier` label or its provisioner preset), which for a class created in the same apply makes the estimate known after apply. Without `storage_class_name` the cluster's default class is priced. Null, with a warning, when no price applies: add the class name to `storage_prices`. Sum it over claims for a testnet's storage bill (skip nulls)."),
+                ),
         )
     }
 
     async fn modify_plan(&self, _ctx: &Context, plan: &mut PlanChange, diags: &mut Diagnostics) {
         if plan.is_destroy() {
             return;
+        }
+        match self.estimate(&plan.planned, false).await {
+            Cost::Usd(c) => plan.planned.set(COST, cost_value(c)),
+            Cost::Unpriced(detail) => {
+                unpriced_warning(detail, diags);
+                plan.planned.set(COST, Value::Null);
+            }
+            // Keep a known prior estimate when nothing changed; otherwise known after apply.
+            Cost::Unknown => {}
         }
         if plan.is_create() {
             if let (Some(ns), Some(n)) = (
@@ -378,17 +525,6 @@ impl Resource for SharedStatePvc {
                 plan.planned.set("id", Value::string(id));
             }
             return;
-        }
-        // Metadata cannot be patched by the cluster crate yet: refuse rather than replace a
-        // claim (and its data) for a label change.
-        for attr in ["testnet", "role", "labels", "annotations"] {
-            if plan.changed(attr) && plan.planned.get(attr).is_wholly_known() {
-                diags.attr_error(
-                    AttributePath::attr(attr),
-                    format!("{attr} cannot change on an existing claim"),
-                    format!("Changing `{attr}` of an existing claim is not supported in place, and replacing the claim would delete its data. Revert the change, or run `terraform apply -replace=<address>` if losing the data is acceptable."),
-                );
-            }
         }
         let (Some(old_t), Some(new_t)) = (
             plan.prior.get("storage").as_str(),
@@ -511,11 +647,17 @@ impl Resource for SharedStatePvc {
             .wait_ready(&spec.namespace, &spec.name, limit, &ctx.cancel)
             .await
         {
-            Ok(ready) => Some(state_from(planned, &ready)),
+            Ok(ready) => {
+                let mut state = state_from(planned, &ready);
+                self.settle_cost(&mut state, diags).await;
+                Some(state)
+            }
             Err(e) => {
                 // The claim exists: return it so Terraform records (and taints) it.
                 cluster_error(&e, None, diags);
-                Some(state_from(planned, &created))
+                let mut state = state_from(planned, &created);
+                self.settle_cost(&mut state, diags).await;
+                Some(state)
             }
         }
     }
@@ -531,7 +673,17 @@ impl Resource for SharedStatePvc {
         let ns = state.get("namespace").as_str().unwrap_or_default();
         let name = state.get("name").as_str().unwrap_or_default();
         match cluster.get_claim(ns, name).await {
-            Ok(Some(c)) if !c.deleting => Some(state_from(state, &c)),
+            Ok(Some(c)) if !c.deleting => {
+                let mut fresh = state_from(state, &c);
+                // Prices or the class may have changed since: the estimate follows them, quietly
+                // (plan warns); a failed lookup keeps the stored figure.
+                match self.estimate(&fresh, true).await {
+                    Cost::Usd(x) => fresh.set(COST, cost_value(x)),
+                    Cost::Unpriced(_) => fresh.set(COST, Value::Null),
+                    Cost::Unknown => {}
+                }
+                Some(fresh)
+            }
             Ok(_) => None,
             Err(e) => {
                 cluster_error(&e, None, diags);
@@ -551,6 +703,23 @@ impl Resource for SharedStatePvc {
     ) -> Option<Value> {
         let spec = claim_spec(planned, diags)?;
         let cluster = self.0.cluster(diags).await?;
+        let (old_labels, new_labels) = (written_labels(prior), spec.effective_labels());
+        let old_annotations = prior.get("annotations").to_string_map();
+        if old_labels != new_labels || old_annotations != spec.annotations {
+            let patch = cluster::MetadataPatch::between(
+                &old_labels,
+                &new_labels,
+                &old_annotations,
+                &spec.annotations,
+            );
+            if let Err(e) = cluster
+                .patch_claim_metadata(&spec.namespace, &spec.name, &patch)
+                .await
+            {
+                cluster_error(&e, Some("labels"), diags);
+                return None;
+            }
+        }
         let old = prior
             .get("storage")
             .as_str()
@@ -579,7 +748,9 @@ impl Resource for SharedStatePvc {
                 }
             }
         };
-        Some(state_from(planned, &status))
+        let mut state = state_from(planned, &status);
+        self.settle_cost(&mut state, diags).await;
+        Some(state)
     }
 
     async fn delete(

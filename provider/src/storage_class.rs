@@ -50,23 +50,14 @@ fn preset_of(v: &Value) -> Option<(&'static str, BTreeMap<String, String>)> {
     Some(tier_preset(cloud, tier))
 }
 
-/// The `(tier, cloud)` whose preset made this provisioner and disk type, so imported classes and
-/// classes written with explicit values show the tier they are (and a later `tier` in
+/// The `(tier, cloud)` names whose preset made this provisioner and disk type, so imported
+/// classes and classes written with explicit values show the tier they are (and a later `tier` in
 /// configuration plans no change).
 fn infer_preset(
     provisioner: &str,
     parameters: &BTreeMap<String, String>,
 ) -> Option<(&'static str, &'static str)> {
-    let disk = parameters.get("type")?;
-    for (tier_name, tier) in [("ssd", Tier::Ssd), ("standard", Tier::Standard)] {
-        for (cloud_name, cloud) in [("gcp", Cloud::Gcp), ("aws", Cloud::Aws)] {
-            let (p, params) = tier_preset(cloud, tier);
-            if p == provisioner && params.get("type") == Some(disk) {
-                return Some((tier_name, cloud_name));
-            }
-        }
-    }
-    None
+    cluster::infer_preset(provisioner, parameters).map(|(t, c)| (t.as_str(), c.as_str()))
 }
 
 /// Builds the domain spec from a planned (wholly known) value.

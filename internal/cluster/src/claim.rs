@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
 };
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use tokio_util::sync::CancellationToken;
 
@@ -104,6 +104,65 @@ impl ClaimSpec {
         }
         l.insert(LABEL_MANAGED_BY.into(), MANAGED_BY.into());
         l
+    }
+}
+
+/// A change of a claim's labels and annotations. Kubernetes lets claim metadata change at any
+/// time, so relabelling never touches the spec (or the data): it is one JSON merge patch where
+/// removed keys are `null`. Keys nobody asked to remove (added by others) are left alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataPatch {
+    /// Labels to set (added or changed).
+    pub set_labels: BTreeMap<String, String>,
+    /// Label keys to remove.
+    pub remove_labels: Vec<String>,
+    /// Annotations to set.
+    pub set_annotations: BTreeMap<String, String>,
+    /// Annotation keys to remove.
+    pub remove_annotations: Vec<String>,
+}
+
+impl MetadataPatch {
+    /// From what was written before to what is wanted now: every wanted key is set, and keys
+    /// that were written before but are no longer wanted are removed.
+    pub fn between(
+        old_labels: &BTreeMap<String, String>,
+        new_labels: &BTreeMap<String, String>,
+        old_annotations: &BTreeMap<String, String>,
+        new_annotations: &BTreeMap<String, String>,
+    ) -> Self {
+        let gone = |old: &BTreeMap<String, String>, new: &BTreeMap<String, String>| {
+            old.keys()
+                .filter(|k| !new.contains_key(*k))
+                .cloned()
+                .collect()
+        };
+        Self {
+            set_labels: new_labels.clone(),
+            remove_labels: gone(old_labels, new_labels),
+            set_annotations: new_annotations.clone(),
+            remove_annotations: gone(old_annotations, new_annotations),
+        }
+    }
+
+    /// The merge patch body (RFC 7386): values set, removed keys `null`.
+    pub fn to_merge_patch(&self) -> serde_json::Value {
+        let section = |set: &BTreeMap<String, String>, remove: &[String]| {
+            let mut m = serde_json::Map::new();
+            for k in remove {
+                m.insert(k.clone(), serde_json::Value::Null);
+            }
+            for (k, v) in set {
+                m.insert(k.clone(), serde_json::Value::String(v.clone()));
+            }
+            serde_json::Value::Object(m)
+        };
+        serde_json::json!({
+            "metadata": {
+                "labels": section(&self.set_labels, &self.remove_labels),
+                "annotations": section(&self.set_annotations, &self.remove_annotations),
+            }
+        })
     }
 }
 
@@ -314,6 +373,30 @@ impl Cluster {
                 self.err(
                     e,
                     "get",
+                    ObjectRef::namespaced("PersistentVolumeClaim", namespace, name),
+                )
+            })
+    }
+
+    /// Change a claim's labels and annotations in place (one merge patch; the spec is untouched).
+    pub async fn patch_claim_metadata(
+        &self,
+        namespace: &str,
+        name: &str,
+        patch: &MetadataPatch,
+    ) -> Result<ClaimStatus, ClusterError> {
+        self.claims(namespace)
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(patch.to_merge_patch()),
+            )
+            .await
+            .map(claim_status)
+            .map_err(|e| {
+                self.err(
+                    e,
+                    "patch",
                     ObjectRef::namespaced("PersistentVolumeClaim", namespace, name),
                 )
             })
@@ -613,6 +696,29 @@ mod tests {
         assert_eq!(s.resources.unwrap().requests.unwrap()["storage"].0, "10Gi");
         assert_eq!(s.data_source.unwrap().kind, "VolumeSnapshot");
         assert_eq!(s.volume_mode.as_deref(), Some("Filesystem"));
+    }
+
+    #[test]
+    fn metadata_patch_sets_wanted_and_nulls_removed() {
+        let m = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let p = MetadataPatch::between(
+            &m(&[("team", "infra"), ("old", "x")]),
+            &m(&[("team", "core"), ("new", "y")]),
+            &m(&[("note", "a")]),
+            &m(&[]),
+        );
+        assert_eq!(p.remove_labels, vec!["old".to_string()]);
+        assert_eq!(
+            p.to_merge_patch(),
+            serde_json::json!({"metadata": {
+                "labels": {"team": "core", "new": "y", "old": null},
+                "annotations": {"note": null},
+            }})
+        );
     }
 
     #[test]

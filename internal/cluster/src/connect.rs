@@ -171,6 +171,8 @@ fn to_kube_exec(e: &ExecConfig) -> KubeExecConfig {
                 })
                 .collect(),
         ),
+        // A provider runs under Terraform with no terminal: a plugin must never wait for input.
+        interactive_mode: Some(kube::config::ExecInteractiveMode::Never),
         ..Default::default()
     }
 }

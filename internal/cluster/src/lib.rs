@@ -10,18 +10,24 @@
 
 mod claim;
 mod connect;
+mod cost;
 mod error;
 mod lock;
 mod storage_class;
 mod validate;
 
 pub use claim::{
-    claim_ready, ClaimSpec, ClaimStatus, DataSource, SelectorRequirement, VolumeSelector,
-    LABEL_MANAGED_BY, LABEL_NETWORK, LABEL_ROLE, MANAGED_BY, PVC_PROTECTION_FINALIZER,
+    claim_ready, ClaimSpec, ClaimStatus, DataSource, MetadataPatch, SelectorRequirement,
+    VolumeSelector, LABEL_MANAGED_BY, LABEL_NETWORK, LABEL_ROLE, MANAGED_BY,
+    PVC_PROTECTION_FINALIZER,
 };
 pub use connect::{
     connect, resolve_source, Cluster, ConnectionConfig, ExecConfig, ServerVersion, Source,
     ENV_CONTEXT, ENV_HOST, ENV_TOKEN,
+};
+pub use cost::{
+    gib, monthly_cost, Price, PriceError, PriceTable, DEFAULT_SSD_PRICE, DEFAULT_STANDARD_PRICE,
+    LABEL_TIER,
 };
 pub use error::{ClusterError, FieldCause, ObjectRef};
 pub use lock::{
@@ -29,8 +35,8 @@ pub use lock::{
     LockError, LockRequest, LockState, ReleaseOutcome,
 };
 pub use storage_class::{
-    immutable_changes, tier_preset, Cloud, StorageClassInfo, StorageClassSpec, Tier, TopologyTerm,
-    DEFAULT_CLASS_ANNOTATION,
+    immutable_changes, infer_preset, tier_preset, Cloud, StorageClassInfo, StorageClassSpec, Tier,
+    TopologyTerm, DEFAULT_CLASS_ANNOTATION,
 };
 pub use validate::{
     parse_quantity, validate_dns1123_label, validate_dns1123_subdomain, AccessMode, EnumError,

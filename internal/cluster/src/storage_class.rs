@@ -115,6 +115,44 @@ pub fn tier_preset(cloud: Cloud, tier: Tier) -> (&'static str, BTreeMap<String, 
     )
 }
 
+impl Tier {
+    /// The name used in configuration and price tables: `ssd`, `standard`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Ssd => "ssd",
+            Tier::Standard => "standard",
+        }
+    }
+}
+
+impl Cloud {
+    /// The name used in configuration: `gcp`, `aws`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Gcp => "gcp",
+            Cloud::Aws => "aws",
+        }
+    }
+}
+
+/// The `(tier, cloud)` whose [`tier_preset`] made this provisioner and `type` parameter, so classes
+/// written with explicit values (or imported) are still known as a tier.
+pub fn infer_preset(
+    provisioner: &str,
+    parameters: &BTreeMap<String, String>,
+) -> Option<(Tier, Cloud)> {
+    let disk = parameters.get("type")?;
+    for tier in [Tier::Ssd, Tier::Standard] {
+        for cloud in [Cloud::Gcp, Cloud::Aws] {
+            let (p, params) = tier_preset(cloud, tier);
+            if p == provisioner && params.get("type") == Some(disk) {
+                return Some((tier, cloud));
+            }
+        }
+    }
+    None
+}
+
 /// The fields that differ between `old` and `new` but can never change on a live class; non-empty
 /// means the class must be replaced (the provider's RequiresReplace).
 pub fn immutable_changes(old: &StorageClassSpec, new: &StorageClassSpec) -> Vec<&'static str> {
