@@ -89,11 +89,18 @@ impl Drop for KubeServer {
 impl KubeServer {
     /// Starts `testnet-kube-sandbox` on a port it picks itself, with its own kubeconfig.
     pub fn sandbox() -> KubeServer {
+        KubeServer::sandbox_with(&[])
+    }
+
+    /// The sandbox with extra command-line options (e.g. `--bind-delay-ms 200`).
+    pub fn sandbox_with(extra: &[&str]) -> KubeServer {
         let bin = cargo_build("kube-sandbox", "bin", "testnet-kube-sandbox");
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
         let mut child = Command::new(&bin)
-            .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .arg("--kubeconfig")
             .arg(&kubeconfig)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -126,6 +133,12 @@ impl KubeServer {
             }
         }
         server
+    }
+
+    /// Whether this is the real kube-apiserver (which has no volume provisioner, so claims on an
+    /// `Immediate` class never bind there).
+    pub fn is_real(&self) -> bool {
+        self.real_dir.is_some()
     }
 
     /// Whether a real kube-apiserver can be started: its build cache exists and

@@ -15,13 +15,11 @@
 //! Every name carries a per-run suffix, and the table ends by deleting what it created, so it can
 //! run against a shared cluster.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acceptance_tests::{cargo_build, workspace_root};
+use acceptance_tests::servers::KubeServer;
 use serde_json::Value;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 use ureq::Agent;
@@ -525,31 +523,10 @@ struct Server {
     _running: Running,
 }
 
+/// What keeps the server alive: one the harness started (stopped on drop) or one the user runs.
 enum Running {
-    Sandbox {
-        child: Child,
-        _dir: tempfile::TempDir,
-    },
-    Real {
-        script: PathBuf,
-        dir: tempfile::TempDir,
-    },
+    Started(#[allow(dead_code)] KubeServer),
     External,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        match self {
-            Running::Sandbox { child, .. } => {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            Running::Real { script, dir } => {
-                let _ = Command::new(script).arg("stop").arg(dir.path()).status();
-            }
-            Running::External => {}
-        }
-    }
 }
 
 /// What a kubeconfig's current context says about reaching its cluster.
@@ -675,81 +652,26 @@ impl Server {
         }
     }
 
-    /// Starts `testnet-kube-sandbox` on a free port with its own kubeconfig.
+    /// Starts `testnet-kube-sandbox` with its own kubeconfig.
     fn sandbox() -> Server {
-        let bin = cargo_build("kube-sandbox", "bin", "testnet-kube-sandbox");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let kubeconfig = dir.path().join("kubeconfig");
-        let mut child = Command::new(&bin)
-            .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
-            .arg(&kubeconfig)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("ready ") {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-        });
-        let ready = rx.recv_timeout(Duration::from_secs(60));
-        let running = Running::Sandbox { child, _dir: dir };
-        let url = match ready {
-            Ok(url) => url,
-            Err(_) => {
-                drop(running);
-                panic!(
-                    "{} did not print `ready <url>` within 60 s (see its stderr above)",
-                    bin.display()
-                )
-            }
-        };
-        let server = Server::from_kubeconfig("sandbox", &kubeconfig, running);
-        assert_eq!(
-            server.url,
-            url.trim_end_matches('/'),
-            "the sandbox's kubeconfig names another server than its ready line"
-        );
-        server
+        Server::started(KubeServer::sandbox())
     }
 
     /// Starts etcd + kube-apiserver + kube-controller-manager with `scripts/kube-real start`.
     fn real() -> Server {
-        let script = workspace_root().join("scripts/kube-real");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let out = Command::new(&script)
-            .arg("start")
-            .arg(dir.path())
-            .output()
-            .expect("run scripts/kube-real start");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let running = Running::Real {
-            script: script.clone(),
-            dir,
-        };
-        if !out.status.success() {
-            drop(running);
-            panic!(
-                "scripts/kube-real start failed ({}):\n{}{}",
-                out.status,
-                stdout,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            stdout.lines().any(|l| l.starts_with("ready https://")),
-            "no ready line from kube-real: {stdout}"
+        Server::started(KubeServer::real())
+    }
+
+    fn started(k: KubeServer) -> Server {
+        let kubeconfig = k.kubeconfig.clone();
+        let (label, url) = (k.label, k.url.clone());
+        let server = Server::from_kubeconfig(label, &kubeconfig, Running::Started(k));
+        assert_eq!(
+            server.url,
+            url.trim_end_matches('/'),
+            "the kubeconfig of {label} names another server than it serves"
         );
-        let Running::Real { dir, .. } = &running else {
-            unreachable!()
-        };
-        let kubeconfig = dir.path().join("kubeconfig");
-        Server::from_kubeconfig("kube-apiserver v1.20.2", &kubeconfig, running)
+        server
     }
 
     fn send(&self, row: &Row, vars: &Vars) -> Observed {
@@ -838,21 +760,6 @@ fn assert_table(server: &Server) -> Vec<Observed> {
     observed
 }
 
-fn real_server_wanted() -> bool {
-    match std::env::var("TESTNET_KUBE_REAL").as_deref() {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => {
-            let cache = std::env::var_os("TESTNET_CACHE")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/testnet"))
-                });
-            cache.is_some_and(|c| c.join("kube-v1.20.2/stamp").is_file())
-        }
-    }
-}
-
 // ----------------------------------------------------------------------------------------- tests
 
 #[test]
@@ -865,7 +772,7 @@ fn sandbox_answers_like_kube_apiserver() {
 /// too and compares the two servers row by row on code, reason, causes and details.
 #[test]
 fn real_kube_apiserver_answers_as_recorded_and_like_the_sandbox() {
-    if !real_server_wanted() {
+    if !KubeServer::real_available() {
         eprintln!("skipped: no real kube-apiserver (run scripts/kube-real build, or set TESTNET_KUBE_REAL=1)");
         return;
     }

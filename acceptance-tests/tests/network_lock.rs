@@ -7,117 +7,16 @@
 //! kube-apiserver exists (`scripts/kube-real build`) and `TESTNET_KUBE_REAL` is not `0`, against
 //! the real server too.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use acceptance_tests::{cargo_build, workspace_root, Mirror, Workdir};
-
-/// A running API server and the kubeconfig that reaches it; stopped on drop.
-struct Server {
-    label: &'static str,
-    kubeconfig: PathBuf,
-    child: Option<Child>,
-    real_dir: Option<PathBuf>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if let Some(d) = &self.real_dir {
-            let _ = Command::new(workspace_root().join("scripts/kube-real"))
-                .arg("stop")
-                .arg(d)
-                .status();
-        }
-    }
-}
-
-fn sandbox() -> Server {
-    let bin = cargo_build("kube-sandbox", "bin", "testnet-kube-sandbox");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let mut child = Command::new(&bin)
-        .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the kube sandbox");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with("ready ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let server = Server {
-        label: "sandbox",
-        kubeconfig,
-        child: Some(child),
-        real_dir: None,
-        _dir: dir,
-    };
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("sandbox printed `ready <url>`");
-    server
-}
-
-fn real_available() -> bool {
-    if std::env::var("TESTNET_KUBE_REAL").as_deref() == Ok("0") {
-        return false;
-    }
-    let cache = std::env::var_os("TESTNET_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/testnet")));
-    cache.is_some_and(|c| c.join("kube-v1.20.2/stamp").exists())
-}
-
-fn real() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(workspace_root().join("scripts/kube-real"))
-        .arg("start")
-        .arg(dir.path())
-        .output()
-        .expect("run scripts/kube-real start");
-    let server = Server {
-        label: "kube-apiserver v1.20.2",
-        kubeconfig: dir.path().join("kubeconfig"),
-        child: None,
-        real_dir: Some(dir.path().to_path_buf()),
-        _dir: dir,
-    };
-    assert!(
-        out.status.success(),
-        "scripts/kube-real start failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    server
-}
+use acceptance_tests::servers::KubeServer as Server;
+use acceptance_tests::{Mirror, Workdir};
 
 /// Runs `body` against each available server.
 fn each_server(body: impl Fn(&Server)) {
-    let s = sandbox();
-    eprintln!("--- against {}", s.label);
-    body(&s);
-    drop(s);
-    if real_available() {
-        let r = real();
-        eprintln!("--- against {}", r.label);
-        body(&r);
-    } else {
-        eprintln!("real kube-apiserver not available (scripts/kube-real build); ran against the sandbox only");
-    }
+    Server::each(body)
 }
 
 /// A lease name unique to this process and call, so reruns against one server never collide.

@@ -6,109 +6,14 @@
 //! bound claim (Bound phase, capacity, in-place growth, class without expansion) run on the
 //! sandbox only. StorageClasses come from `testnet_storage_class` in the same configuration.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use acceptance_tests::{cargo_build, workspace_root, Mirror, Workdir};
+use acceptance_tests::servers::KubeServer as Server;
+use acceptance_tests::{Mirror, Workdir};
 
-/// A running API server and its kubeconfig; stopped on drop.
-struct Server {
-    name: &'static str,
-    real: bool,
-    kubeconfig: PathBuf,
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if self.real {
-            let _ = Command::new(workspace_root().join("scripts/kube-real"))
-                .arg("stop")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-}
-
+/// The sandbox binds claims on `Immediate` classes after 200 ms, as a provisioner would.
 fn sandbox() -> Server {
-    let bin = cargo_build("kube-sandbox", "bin", "testnet-kube-sandbox");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let mut child = Command::new(&bin)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--bind-delay-ms",
-            "200",
-            "--kubeconfig",
-        ])
-        .arg(&kubeconfig)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with("ready ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let server = Server {
-        name: "sandbox",
-        real: false,
-        kubeconfig,
-        child: Some(child),
-        dir,
-    };
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the sandbox did not print `ready <url>` within 60 s");
-    server
-}
-
-fn real_server_wanted() -> bool {
-    match std::env::var("TESTNET_KUBE_REAL").as_deref() {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => std::env::var_os("TESTNET_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/testnet")))
-            .is_some_and(|c| c.join("kube-v1.20.2/stamp").is_file()),
-    }
-}
-
-fn real() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(workspace_root().join("scripts/kube-real"))
-        .arg("start")
-        .arg(dir.path())
-        .output()
-        .expect("run scripts/kube-real start");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let server = Server {
-        name: "kube-apiserver v1.20.2",
-        real: true,
-        kubeconfig,
-        child: None,
-        dir,
-    };
-    assert!(
-        out.status.success(),
-        "scripts/kube-real start failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    server
+    Server::sandbox_with(&["--bind-delay-ms", "200"])
 }
 
 /// Sizes of the claims in one configuration.
@@ -150,7 +55,7 @@ resource "testnet_shared_state_pvc" "waiting" {{
         kc = server.kubeconfig.display(),
         w = s.waiting
     );
-    if !server.real {
+    if !server.is_real() {
         c.push_str(&format!(
             r#"
 resource "testnet_storage_class" "imm" {{
@@ -226,7 +131,7 @@ fn actions(wd: &Workdir, addr: &str) -> Vec<String> {
 }
 
 fn lifecycle(mirror: &Mirror, server: &Server) {
-    eprintln!("--- shared_state_pvc lifecycle on {}", server.name);
+    eprintln!("--- shared_state_pvc lifecycle on {}", server.label);
     let sfx = format!("{}", std::process::id());
     let wd = mirror.workdir();
     let mut sizes = Sizes {
@@ -247,7 +152,7 @@ fn lifecycle(mirror: &Mirror, server: &Server) {
     assert_eq!(w["id"], format!("pvc-{sfx}/waiting"));
     assert!(w["uid"].as_str().is_some_and(|u| !u.is_empty()), "{w}");
     assert_eq!(w["access_modes"], serde_json::json!(["ReadWriteOnce"]));
-    if !server.real {
+    if !server.is_real() {
         // Immediate: create waited for binding.
         let b = wd
             .resource("testnet_shared_state_pvc.bound")
@@ -296,7 +201,7 @@ fn lifecycle(mirror: &Mirror, server: &Server) {
     );
     sizes.waiting = "1Gi";
 
-    if !server.real {
+    if !server.is_real() {
         // Growing a bound claim on an expandable class: in place.
         sizes.bound = "2Gi";
         wd.write("main.tf", &config(server, &sfx, &sizes));
@@ -393,7 +298,7 @@ resource "testnet_shared_state_pvc" "copy" {{
         .fails_with("\"Not_Valid\" is not a valid DNS-1123 subdomain");
 
     wd.write("main.tf", &config(server, &sfx, &sizes));
-    if !server.real {
+    if !server.is_real() {
         // A pod mounting the claim holds it (pvc-protection): destroy fails after the delete
         // timeout naming the pod, and succeeds once the pod is gone.
         let pod = format!(
@@ -419,7 +324,7 @@ resource "testnet_shared_state_pvc" "copy" {{
     assert!(wd.resource("testnet_shared_state_pvc.waiting").is_none());
     assert!(wd.resource("testnet_shared_state_pvc.bound").is_none());
 
-    if server.real {
+    if server.is_real() {
         immediate_claim_times_out_with_events(mirror, server, &sfx);
     }
 }
@@ -478,11 +383,11 @@ fn shared_state_pvc_lifecycle_on_sandbox() {
 
 #[test]
 fn shared_state_pvc_lifecycle_on_real_kube_apiserver() {
-    if !real_server_wanted() {
+    if !Server::real_available() {
         eprintln!("skipped: no real kube-apiserver (run scripts/kube-real build, or set TESTNET_KUBE_REAL=1)");
         return;
     }
     let mirror = Mirror::testnet();
-    let server = real();
+    let server = Server::real();
     lifecycle(&mirror, &server);
 }

@@ -448,69 +448,6 @@ fn corrupt_index_is_reported_and_left_untouched() {
 
 // ------------------------------------------------------------------------------------------ S3
 
-/// A moto S3 server on a free loopback port, killed on drop.
-struct Moto {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// moto from `TESTNET_MOTO` or the cache `scripts/test-servers install` fills; `None` (test
-/// skipped with a message) when neither exists.
-fn start_moto() -> Option<Moto> {
-    let bin = std::env::var_os("TESTNET_MOTO")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("TESTNET_CACHE")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| {
-                    Path::new(&std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                        .join(".cache/testnet")
-                });
-            cache.join("venv/bin/moto_server")
-        });
-    if !bin.is_file() {
-        eprintln!(
-            "skipping S3 snapshot test: {} not found (run scripts/test-servers install)",
-            bin.display()
-        );
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let log = std::fs::File::create(dir.path().join("moto.log")).unwrap();
-    let child = std::process::Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .current_dir(dir.path())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start moto_server");
-    let moto = Moto {
-        child,
-        port,
-        _dir: dir,
-    };
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(moto);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("moto_server did not listen on 127.0.0.1:{port}");
-}
-
 /// One plain HTTP/1.0 request to moto, which does not check signatures but answers 403 to
 /// requests without any; returns status and body.
 fn http(port: u16, method: &str, path: &str) -> (u16, Vec<u8>) {
@@ -538,7 +475,9 @@ fn http(port: u16, method: &str, path: &str) -> (u16, Vec<u8>) {
 
 #[test]
 fn publish_to_s3_moto() {
-    let Some(moto) = start_moto() else { return };
+    let Some(moto) = acceptance_tests::servers::TestServer::moto() else {
+        return;
+    };
     let (status, _) = http(moto.port, "PUT", "/snaps");
     assert_eq!(status, 200, "create bucket");
     let mirror = Mirror::testnet();

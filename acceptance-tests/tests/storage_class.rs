@@ -5,106 +5,17 @@
 //! Runs against the kube sandbox always, and also against the real kube-apiserver
 //! (`scripts/kube-real`) when its build cache exists and `TESTNET_KUBE_REAL` is not `0`.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
 
-use acceptance_tests::{cargo_build, workspace_root, Mirror, Workdir};
+use acceptance_tests::servers::KubeServer as Server;
+use acceptance_tests::{Mirror, Workdir};
 use serde_json::Value as Json;
-
-/// A running API server and the kubeconfig that reaches it; stops it when dropped.
-struct Server {
-    name: &'static str,
-    kubeconfig: PathBuf,
-    running: Running,
-}
-
-enum Running {
-    /// The temp dir holds the sandbox's kubeconfig; kept until the server stops.
-    Sandbox(Child, #[allow(dead_code)] tempfile::TempDir),
-    Real(PathBuf, tempfile::TempDir),
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        match &mut self.running {
-            Running::Sandbox(child, _) => {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            Running::Real(script, dir) => {
-                let _ = Command::new(script).arg("stop").arg(dir.path()).status();
-            }
-        }
-    }
-}
-
-fn sandbox() -> Server {
-    let bin = cargo_build("kube-sandbox", "bin", "testnet-kube-sandbox");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let mut child = Command::new(&bin)
-        .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("ready ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let server = Server {
-        name: "sandbox",
-        kubeconfig,
-        running: Running::Sandbox(child, dir),
-    };
-    rx.recv_timeout(Duration::from_secs(120))
-        .expect("sandbox printed no `ready <url>` line");
-    server
-}
-
-fn real() -> Server {
-    let script = workspace_root().join("scripts/kube-real");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(&script)
-        .arg("start")
-        .arg(dir.path())
-        .output()
-        .expect("run scripts/kube-real start");
-    let kubeconfig = dir.path().join("kubeconfig");
-    let server = Server {
-        name: "kube-apiserver v1.20.2",
-        kubeconfig,
-        running: Running::Real(script, dir),
-    };
-    assert!(
-        out.status.success(),
-        "scripts/kube-real start failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    server
-}
 
 /// Every server the scenario runs against: the sandbox, plus the real one when available.
 fn servers() -> Vec<fn() -> Server> {
-    let mut out: Vec<fn() -> Server> = vec![sandbox];
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let cache = std::env::var_os("TESTNET_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".cache/testnet"));
-    let wanted = std::env::var("TESTNET_KUBE_REAL").map_or(true, |v| v != "0");
-    if wanted && cache.join("kube-v1.20.2/stamp").exists() {
-        out.push(real);
+    let mut out: Vec<fn() -> Server> = vec![Server::sandbox];
+    if Server::real_available() {
+        out.push(Server::real);
     } else {
         eprintln!("real kube-apiserver not available or disabled: sandbox only");
     }
@@ -139,7 +50,7 @@ fn state(wd: &Workdir, addr: &str) -> Json {
 }
 
 fn scenario(mirror: &Mirror, server: &Server) {
-    let who = server.name;
+    let who = server.label;
     let pb = provider_block(&server.kubeconfig);
     let wd = mirror.workdir();
 
@@ -286,7 +197,7 @@ fn storage_class_lifecycle() {
     let mirror = Mirror::testnet();
     for start in servers() {
         let server = start();
-        eprintln!("storage class scenario against {}", server.name);
+        eprintln!("storage class scenario against {}", server.label);
         scenario(&mirror, &server);
     }
 }
@@ -370,7 +281,7 @@ fn storage_class_bad_input() {
 #[test]
 fn storage_class_plans_with_unknown_provider_configuration() {
     let mirror = Mirror::testnet();
-    let server = sandbox();
+    let server = Server::sandbox();
     let wd = mirror.workdir();
     wd.write(
         "main.tf",
