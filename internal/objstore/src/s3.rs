@@ -206,14 +206,23 @@ impl S3Store {
         let url = self.url(key);
         let status = err.raw_response().map(|r| r.status().as_u16());
         let code = err.code().map(str::to_string);
-        let detail = format!(
-            "{}{}: {}",
-            code.as_deref().unwrap_or("no error code"),
-            status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
-            err.message()
-                .map(str::to_string)
-                .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
-        );
+        let detail = match (&code, status) {
+            // Nothing usable came back: a timeout, a reset or a refused connection, after the
+            // retries the settings allow.
+            (None, None) => format!(
+                "no answer from the server after {} attempt(s): {}",
+                self.settings.max_attempts.max(1),
+                DisplayErrorContext(&err)
+            ),
+            _ => format!(
+                "{}{}: {}",
+                code.as_deref().unwrap_or("no error code"),
+                status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+                err.message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+            ),
+        };
         match (code.as_deref(), status) {
             (Some("NoSuchBucket"), _) => StoreError::NoSuchBucket {
                 bucket: self.bucket.clone(),
@@ -387,6 +396,7 @@ impl S3Store {
                 detail: "CreateMultipartUpload returned no upload id".into(),
             })?;
         tracing::debug!(object = %url, upload_id = %upload_id, "multipart upload started");
+        self.abort_orphaned_creates(key, &full, &upload_id).await;
 
         let work = self.upload_and_complete(key, &full, &upload_id, first, reader, opts);
         let outcome = with_cancel(opts.cancel.as_ref(), &url, work)
@@ -413,6 +423,69 @@ impl S3Store {
                         abort_error = %DisplayErrorContext(&ae), "aborting the multipart upload failed"),
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// When the answer to a CreateMultipartUpload is lost (connection reset after the server
+    /// acted), the SDK's retry creates a second upload and the first stays open, holding storage,
+    /// forever. Right after our create succeeds, this aborts the other uploads of the same key
+    /// that the server initiated within our retry window before ours; times are the server's,
+    /// so no clock comparison is involved. A concurrent publisher of the very same key within that
+    /// window may lose its upload, but only one of two such uploads could ever win the key's
+    /// `IfAbsent` anyway. Servers that cannot list uploads (s3s-fs) or deny the listing are left
+    /// as they are, with a debug log.
+    async fn abort_orphaned_creates(&self, key: &str, full: &str, ours: &str) {
+        let listed = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(full)
+            .send()
+            .await;
+        let listed = match listed {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(object = %self.url(key), error = %DisplayErrorContext(&e), "cannot list multipart uploads; orphans of retried creates are not looked for");
+                return;
+            }
+        };
+        let uploads = listed.uploads();
+        let Some(our_time) = uploads
+            .iter()
+            .find(|u| u.upload_id() == Some(ours))
+            .and_then(|u| u.initiated())
+            .map(|t| t.secs())
+        else {
+            return;
+        };
+        let attempts = i64::from(self.settings.max_attempts.max(1));
+        let window = attempts
+            * (self.settings.read_timeout.as_secs() as i64
+                + self.settings.connect_timeout.as_secs() as i64)
+            + 30;
+        for u in uploads {
+            let (Some(id), Some(k), Some(t)) = (u.upload_id(), u.key(), u.initiated()) else {
+                continue;
+            };
+            if id == ours || k != full || t.secs() > our_time || t.secs() < our_time - window {
+                continue;
+            }
+            match self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(full)
+                .upload_id(id)
+                .send()
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(object = %self.url(key), upload_id = %id, "aborted a multipart upload orphaned by a retried create")
+                }
+                Err(e) => {
+                    tracing::warn!(object = %self.url(key), upload_id = %id, error = %DisplayErrorContext(&e), "could not abort a multipart upload orphaned by a retried create")
+                }
             }
         }
     }
