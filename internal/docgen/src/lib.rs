@@ -335,9 +335,11 @@ impl Template {
                             .ok_or_else(|| bad(format!("import {v:?}: expected `ADDRESS ID`")))?;
                         t.imports.push((addr.to_string(), id.trim().to_string()));
                     }
-                    other => return Err(bad(format!(
+                    other => {
+                        return Err(bad(format!(
                         "unknown front matter key {other:?} (description, example, blocks, import)"
-                    ))),
+                    )))
+                    }
                 }
             }
             body

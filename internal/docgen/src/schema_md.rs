@@ -122,7 +122,7 @@ fn attribute_line(
     let desc_lc = a.description.to_lowercase();
     for v in &a.validators {
         let d = v.describe();
-        if !d.is_empty() && !a.description.contains(d.trim_end_matches('.')) {
+        if !d.is_empty() && !already_said(&a.description, &d) {
             push_sentence(&mut text, &d);
         }
     }
@@ -146,7 +146,7 @@ fn attribute_line(
             PlanModifier::RequiresReplaceIf(_, why) if !already && !why.is_empty() => {
                 push_sentence(
                     &mut text,
-                    &format!("Forces replacement when {}", sentence(why)),
+                    &format!("May force replacement: {}", sentence(why)),
                 )
             }
             _ => {}
@@ -244,6 +244,29 @@ pub fn hcl_literal(v: &Value) -> String {
             }
         }
     }
+}
+
+/// Whether `description` already states what a validator's sentence `rule` says: every value
+/// `rule` quotes in backticks appears in the description, or (quoting none) its first clause
+/// does, e.g. "a DNS label" in "Network name (a DNS label)".
+fn already_said(description: &str, rule: &str) -> bool {
+    let quoted: Vec<&str> = rule.split('`').skip(1).step_by(2).collect();
+    if !quoted.is_empty() {
+        return quoted
+            .iter()
+            .all(|q| description.contains(&format!("`{q}`")));
+    }
+    let clause = rule
+        .split([',', ':', ';', '.', '('])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase();
+    let clause = ["a ", "an ", "the "]
+        .iter()
+        .find_map(|a| clause.strip_prefix(a))
+        .unwrap_or(&clause);
+    !clause.is_empty() && description.to_lowercase().contains(clause)
 }
 
 /// Descriptions are Markdown that may be wrapped; a list item wants one line.
