@@ -392,7 +392,7 @@ fn render_page(
         info.title, summary, info.heading
     );
     let body = match template {
-        None => format!("{{{{description}}}}\n\n{{{{schema}}}}"),
+        None => "{{description}}\n\n{{schema}}".to_string(),
         Some(t) => t.body.clone(),
     };
     let example = match template {
