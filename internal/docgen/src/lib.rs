@@ -277,7 +277,6 @@ fn first_difference(expected: &str, found: &str) -> (usize, String, String) {
 /// A parsed page template.
 #[derive(Debug, Default)]
 struct Template {
-    path: PathBuf,
     description: Option<String>,
     example: Option<PathBuf>,
     blocks: Vec<String>,
@@ -300,10 +299,7 @@ impl Template {
             path: path.to_path_buf(),
             reason,
         };
-        let mut t = Template {
-            path: path.to_path_buf(),
-            ..Default::default()
-        };
+        let mut t = Template::default();
         let body = if let Some(rest) = text.strip_prefix("---\n") {
             let (front, body) = rest
                 .split_once("\n---\n")
@@ -347,6 +343,16 @@ impl Template {
             text
         };
         t.body = body.trim().to_string();
+        let mut rest = t.body.as_str();
+        while let Some(start) = rest.find("{{") {
+            let tail = &rest[start..];
+            let end = tail.find("}}").map(|e| e + 2).unwrap_or(tail.len());
+            let token = &tail[..end];
+            if !["{{description}}", "{{example}}", "{{schema}}", "{{import}}"].contains(&token) {
+                return Err(bad(format!("unknown placeholder {token}")));
+            }
+            rest = &tail[end..];
+        }
         if !t.body.contains("{{schema}}") {
             return Err(bad("no {{schema}} placeholder".into()));
         }
@@ -408,23 +414,33 @@ fn render_page(
         .replace("{{example}}", example.trim_end())
         .replace("{{schema}}", schema_md::render(&schema.block).trim_end())
         .replace("{{import}}", import.trim_end());
-    if let Some(t) = template {
-        if let Some(start) = body.find("{{") {
-            let rest = &body[start..];
-            let end = rest.find("}}").map(|e| e + 2).unwrap_or(rest.len());
-            return Err(DocgenError::Template {
-                path: t.path.clone(),
-                reason: format!("unknown placeholder {}", &rest[..end]),
-            });
-        }
-    }
     out.push_str(body.trim());
     out.push('\n');
-    // Collapse runs of blank lines an empty description may leave.
-    while out.contains("\n\n\n") {
-        out = out.replace("\n\n\n", "\n\n");
+    Ok(collapse_blank_lines(&out))
+}
+
+/// Runs of blank lines (an empty description or section leaves them) become one, except inside
+/// fenced code, where the example's own layout is kept.
+fn collapse_blank_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_code = false;
+    let mut blank_run = 0;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        }
+        if line.trim().is_empty() && !in_code {
+            blank_run += 1;
+            if blank_run > 1 {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
     }
-    Ok(out)
+    out
 }
 
 fn example_section(
