@@ -493,3 +493,29 @@ fn import_section(t: &Template) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_runs_collapse_outside_code_only() {
+        let text = "a\n\n\n\nb\n```terraform\nx = 1\n\n\ny = 2\n```\n\n\nc\n";
+        assert_eq!(
+            collapse_blank_lines(text),
+            "a\n\nb\n```terraform\nx = 1\n\n\ny = 2\n```\n\nc\n"
+        );
+    }
+
+    #[test]
+    fn first_difference_names_line_and_both_texts() {
+        assert_eq!(
+            first_difference("a\nb\nc\n", "a\nB\nc\n"),
+            (2, "b".to_string(), "B".to_string())
+        );
+        assert_eq!(
+            first_difference("a\nb\n", "a\n"),
+            (2, "b".to_string(), "(end of file)".to_string())
+        );
+    }
+}
