@@ -13,6 +13,7 @@ pub fn cluster_error(e: &cluster::ClusterError, attr: Option<&str>, diags: &mut 
         | E::InvalidConfig { .. } => "Kubernetes connection not configured",
         E::Unreachable { .. } => "Kubernetes API server unreachable",
         E::Unauthorized { .. } => "Kubernetes credentials rejected",
+        E::CredentialPlugin { .. } => "Kubernetes credential plugin failed",
         E::Forbidden { .. } => "Not allowed by the cluster",
         E::NotFound { .. } => "Kubernetes object not found",
         E::AlreadyExists { .. } => "Kubernetes object already exists",

@@ -378,6 +378,8 @@ pub struct Cluster {
     pub(crate) client: kube::Client,
     pub(crate) url: String,
     source: Source,
+    /// The exec credential plugin, for naming it when it fails on a token refresh.
+    exec_command: Option<String>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -457,16 +459,52 @@ async fn connect_from(
         }
     };
     let url = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config).map_err(|e| ClusterError::InvalidConfig {
-        field: "tls",
-        reason: e.to_string(),
+    let exec_command = config
+        .auth_info
+        .exec
+        .as_ref()
+        .and_then(|e| e.command.clone());
+    // kube runs the exec plugin while building the client, so its failures surface here.
+    let client = kube::Client::try_from(config).map_err(|e| match e {
+        kube::Error::Auth(a) => plugin_error(exec_command.as_deref(), a),
+        e => ClusterError::InvalidConfig {
+            field: "tls",
+            reason: e.to_string(),
+        },
     })?;
     tracing::debug!(url = %url, source = ?source, "kubernetes client configured");
     Ok(Cluster {
         client,
         url: url.trim_end_matches('/').to_string(),
         source,
+        exec_command,
     })
+}
+
+/// An auth failure as a credential-plugin error when a plugin is configured. kube's own message
+/// for a failed run prints the command's environment, so it is rebuilt from the exit status and
+/// stderr alone.
+fn plugin_error(command: Option<&str>, e: kube::client::AuthError) -> ClusterError {
+    use kube::client::AuthError as A;
+    let detail = match &e {
+        A::AuthExecRun { out, .. } => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            format!("{}: {}", out.status, stderr.trim())
+        }
+        A::AuthExecStart(io) => format!("it could not be started: {io}"),
+        A::AuthExecParse(p) => format!("its output is not an ExecCredential: {p}"),
+        other => other.to_string(),
+    };
+    match command {
+        Some(c) => ClusterError::CredentialPlugin {
+            command: c.to_string(),
+            detail,
+        },
+        None => ClusterError::InvalidConfig {
+            field: "credentials",
+            reason: detail,
+        },
+    }
 }
 
 async fn kube_config(
@@ -570,6 +608,9 @@ impl Cluster {
                 },
                 other => other,
             },
+            kube::Error::Auth(a) if self.exec_command.is_some() => {
+                plugin_error(self.exec_command.as_deref(), a)
+            }
             kube::Error::Auth(_) => self.unreachable(e),
             other => ClusterError::from_kube(other, verb, object),
         }

@@ -96,6 +96,15 @@ pub enum ClusterError {
         /// What to check.
         hint: &'static str,
     },
+    /// The exec credential plugin (e.g. `gke-gcloud-auth-plugin`) could not give a token. Carries
+    /// the plugin's own words (stderr), never its environment, which may hold secrets.
+    #[error("the exec credential plugin {command:?} failed: {detail}. Run it by hand to see why (is it installed, on PATH, and logged in?)")]
+    CredentialPlugin {
+        /// The plugin command.
+        command: String,
+        /// Exit status and stderr, or why it could not start or be understood.
+        detail: String,
+    },
     /// The server rejected the credentials (HTTP 401).
     #[error("the Kubernetes API server at {url} rejected the credentials (401 Unauthorized): {message}. Check the token, client certificate or exec plugin, and that it belongs to this cluster")]
     Unauthorized {
