@@ -530,6 +530,14 @@ fn composition_routes_each_region_to_its_own_cluster() {
             &data.path().join("node").to_string_lossy(),
         );
     w.init();
+    // The operator sees what each testnet costs before applying.
+    let plan = w.plan_json();
+    let planned = &plan["planned_values"]["outputs"]["estimated_monthly_cost_usd"]["value"];
+    assert_eq!(
+        planned["devnet"].as_f64(),
+        Some(16.0),
+        "planned costs: {planned}"
+    );
     w.apply().ok();
     w.assert_no_changes();
 
@@ -657,6 +665,22 @@ fn composition_routes_each_region_to_its_own_cluster() {
     assert!(artifact.is_file(), "{snap}");
 
     assert_costs(&w, &out);
+    // A price override reaches every claim through the providers and the modules: with SSD at 1
+    // and standard free, devnet costs its SSD GiB: epoch ledger 2 + runtime state 7 x 10 +
+    // Postgres 20.
+    w.tf(&[
+        "plan",
+        "-out=prices.plan",
+        "-input=false",
+        "-no-color",
+        "-var",
+        "storage_prices={ssd=1,standard=0}",
+    ])
+    .ok();
+    let repriced: Value =
+        serde_json::from_str(&w.tf(&["show", "-json", "prices.plan"]).ok().stdout).expect("plan");
+    let cost = &repriced["planned_values"]["outputs"]["estimated_monthly_cost_usd"]["value"];
+    assert_eq!(cost["devnet"].as_f64(), Some(92.0), "{cost}");
 
     w.destroy().ok();
     for (reader, region) in readers.iter().zip(regions) {

@@ -15,6 +15,7 @@ provider "testnet" {
   kubeconfig_path   = pathexpand(var.kubeconfig_path)
   kube_context      = var.contexts.us_east1
   default_store_url = var.store_url
+  storage_prices    = var.storage_prices
 }
 
 provider "testnet" {
@@ -22,6 +23,7 @@ provider "testnet" {
   kubeconfig_path   = pathexpand(var.kubeconfig_path)
   kube_context      = var.contexts.europe_west1
   default_store_url = var.store_url
+  storage_prices    = var.storage_prices
 }
 
 provider "testnet" {
@@ -29,6 +31,7 @@ provider "testnet" {
   kubeconfig_path   = pathexpand(var.kubeconfig_path)
   kube_context      = var.contexts.ap_southeast_1
   default_store_url = var.store_url
+  storage_prices    = var.storage_prices
 }
 
 module "us_east1" {

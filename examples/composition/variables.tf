@@ -22,6 +22,12 @@ variable "contexts" {
   }
 }
 
+variable "storage_prices" {
+  type        = map(number)
+  default     = null
+  description = "USD per GiB-month by class name or tier, added to the provider's defaults (`ssd = 0.17`, `standard = 0.04`), e.g. `{ ssd = 0.187 }` for a region's list price."
+}
+
 variable "store_url" {
   type        = string
   default     = null

@@ -38,7 +38,7 @@ output "claims" {
 
 locals {
   # A claim's cost is null when the provider's price table has no price for its class.
-  costs = { for name, c in testnet_shared_state_pvc.claim : name => try(c.estimated_monthly_cost_usd, null) }
+  costs = { for name, c in testnet_shared_state_pvc.claim : name => c.estimated_monthly_cost_usd }
 }
 
 output "estimated_monthly_cost_usd" {
