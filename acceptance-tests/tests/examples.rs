@@ -1060,12 +1060,13 @@ fn demo_with_its_port_taken_says_what_to_do() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(
-        flatten(&text).contains(&flatten(&format!(
-            "port {port} on 127.0.0.1 is already in use (TESTNET_DEMO_PORT={port}). Stop what listens there, run with another port (TESTNET_DEMO_PORT=<free port> scripts/demo), or unset TESTNET_DEMO_PORT to let the demo pick a free port."
-        ))),
-        "{text}"
-    );
+    let flat = flatten(&text);
+    for want in [
+        format!("port {port} on 127.0.0.1 is already in use (TESTNET_DEMO_PORT={port})."),
+        "Stop what listens there, run with another port (TESTNET_DEMO_PORT=<free port> scripts/demo), or unset TESTNET_DEMO_PORT to let the demo pick a free port.".to_owned(),
+    ] {
+        assert!(flat.contains(&want), "{want:?} not in:\n{text}");
+    }
     assert!(demo.processes().is_empty());
     // A bad value is refused before anything starts.
     let out = demo
