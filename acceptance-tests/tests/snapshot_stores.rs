@@ -297,3 +297,200 @@ fn gcs_bucket_that_does_not_exist_is_named() {
         "nothing written elsewhere"
     );
 }
+
+// ------------------------------------------------------------------------------ Ctrl-C on S3
+
+/// A TCP relay to `upstream` that passes each connection's request bytes at most
+/// `bytes_per_s`, so an upload to a local server takes long enough to interrupt. Answers pass
+/// at full speed. Its threads end with their connections.
+fn slow_relay(upstream: u16, bytes_per_s: usize) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind relay");
+    let port = listener.local_addr().expect("relay address").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_in, mut c_out) = (server, client);
+            std::thread::spawn(move || {
+                let tick = Duration::from_millis(50);
+                let mut buf = vec![0u8; (bytes_per_s / 20).max(1)];
+                loop {
+                    let started = Instant::now();
+                    match c_in.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if s_out.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(rest) = tick.checked_sub(started.elapsed()) {
+                        std::thread::sleep(rest);
+                    }
+                }
+                let _ = s_out.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_in, &mut c_out);
+                let _ = c_out.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+/// Sends a signal to the process group `pgid` leads (and to nothing else). Careful: without
+/// `--`, procps `kill -INT -PGID` reads the negative number as an option and signals every
+/// process the user may signal.
+fn signal_group(signal: &str, pgid: u32) -> bool {
+    assert!(pgid > 1, "refusing to signal process group {pgid}");
+    std::process::Command::new("kill")
+        .args(["-s", signal, "--", &format!("-{pgid}")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn ctrl_c_during_an_s3_upload_stops_and_leaves_nothing() {
+    let Some(moto) = TestServer::moto() else {
+        return;
+    };
+    let (status, _) = http(moto.port, "PUT", "/snaps", b"");
+    assert_eq!(status, 200, "create bucket");
+    // 4 parts in flight at 1 MB/s each: a 96 MiB incompressible source takes about 25 s.
+    let relay = slow_relay(moto.port, 1_000_000);
+
+    let mirror = Mirror::testnet();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("node");
+    make_source(&src, 96 * 1024 * 1024);
+    let mut wd: Workdir = mirror.workdir();
+    wd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    wd.write(
+        "main.tf",
+        &format!(
+            r#"{PROVIDER_REQ}
+provider "testnet" {{
+  s3_endpoint         = "http://127.0.0.1:{relay}"
+  s3_force_path_style = true
+  s3_region           = "us-east-1"
+}}
+resource "testnet_snapshot_artifact" "s" {{
+  source_dir = "{src}"
+  store_url  = "s3://snaps/ghostnet"
+  network    = "ghostnet"
+  kind       = "rolling"
+  label      = "9"
+}}
+"#,
+            src = src.display()
+        ),
+    );
+    wd.init();
+
+    // Run terraform in its own process group and interrupt the group, as a terminal's Ctrl-C
+    // does (the provider gets SIGINT too and must leave stopping to Terraform).
+    use std::os::unix::process::CommandExt;
+    let mut cmd = wd.command(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    cmd.env("TF_LOG_PROVIDER", "INFO")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("start terraform apply");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let mut readers = Vec::new();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        }));
+    }
+    drop(tx);
+    let mut progress = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while progress.len() < 2 {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("two progress lines within 120 s");
+        if line.contains("archiving snapshot") {
+            progress.push(line);
+        }
+    }
+    let progress_after = started.elapsed();
+    for p in &progress {
+        assert!(
+            p.contains("MB/s") && p.contains("ETA") && p.contains("bytes="),
+            "progress names bytes, MB/s and ETA: {p}"
+        );
+    }
+    let interrupted = Instant::now();
+    assert!(
+        signal_group("INT", pid),
+        "SIGINT to terraform's process group"
+    );
+    let mut status = None;
+    while interrupted.elapsed() < Duration::from_secs(30) {
+        if let Some(s) = child.try_wait().expect("wait for terraform") {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stopped_in = interrupted.elapsed();
+    let Some(status) = status else {
+        signal_group("KILL", pid);
+        panic!("terraform did not exit within 30 s of Ctrl-C");
+    };
+    let output: String = readers
+        .into_iter()
+        .map(|r| r.join().unwrap_or_default())
+        .collect();
+    eprintln!(
+        "progress lines after {:.1} s, e.g. {}\nterraform exited {:.2} s after SIGINT ({status})",
+        progress_after.as_secs_f64(),
+        progress[1],
+        stopped_in.as_secs_f64()
+    );
+    assert!(!status.success(), "the apply must fail:\n{output}");
+    let flat = flatten(&output);
+    assert!(
+        flat.contains("Interrupted; nothing was published"),
+        "the error says the apply was cancelled:\n{output}"
+    );
+
+    // Nothing published, nothing half-written, nothing open.
+    let (status, listing) = http(moto.port, "GET", "/snaps?list-type=2", b"");
+    assert_eq!(status, 200);
+    let listing = String::from_utf8_lossy(&listing).to_string();
+    assert!(
+        !listing.contains("<Key>"),
+        "objects left in the bucket: {listing}"
+    );
+    let (status, uploads) = http(moto.port, "GET", "/snaps?uploads", b"");
+    assert_eq!(status, 200);
+    let uploads = String::from_utf8_lossy(&uploads).to_string();
+    assert!(
+        !uploads.contains("<UploadId>"),
+        "multipart uploads left open: {uploads}"
+    );
+    assert!(
+        wd.resource("testnet_snapshot_artifact.s").is_none(),
+        "no artifact in state"
+    );
+}

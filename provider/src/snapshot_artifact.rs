@@ -192,10 +192,7 @@ impl Resource for SnapshotArtifact {
             req.archive.use_default_excludes = false;
         }
         req.archive.cancel = Some(ctx.cancel.clone());
-        let dir = source_dir.to_string();
-        req.archive.progress = Some(Arc::new(move |p: &archiver::Progress| {
-            tracing::info!(source_dir = %dir, files = p.files, uncompressed_bytes = p.uncompressed_bytes, compressed_bytes = p.compressed_bytes, total_bytes_estimate = p.total_bytes_estimate, "archiving snapshot");
-        }));
+        req.archive.progress = Some(progress_logger(source_dir.to_string()));
         let meta = match catalog::publish(store.as_ref(), req).await {
             Ok(m) => m,
             Err(catalog::CatalogError::PartiallyPublished { name, step, source }) => {
@@ -422,6 +419,44 @@ impl Resource for SnapshotArtifact {
         ]);
         Some(with(base, meta_values(store.as_ref(), &meta)))
     }
+}
+
+/// How often a long publish reports progress (the archiver calls back every 100 ms).
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Logs archiving progress at info level every [`PROGRESS_EVERY`]: bytes, MB/s and, once the
+/// directory walk knows the total, an ETA. The archiver runs at the upload's pace (bounded
+/// buffers), so this is the publish's progress as a whole.
+fn progress_logger(dir: String) -> Arc<dyn Fn(&archiver::Progress) + Send + Sync> {
+    let last = std::sync::Mutex::new(std::time::Duration::ZERO);
+    Arc::new(move |p: &archiver::Progress| {
+        let Ok(mut last) = last.lock() else { return };
+        if p.elapsed.saturating_sub(*last) < PROGRESS_EVERY {
+            return;
+        }
+        *last = p.elapsed;
+        let bytes_per_s = p.uncompressed_bytes as f64 / p.elapsed.as_secs_f64().max(1e-3);
+        let eta_s = (p.total_bytes_estimate > 0 && bytes_per_s > 0.0).then(|| {
+            (p.total_bytes_estimate.saturating_sub(p.uncompressed_bytes) as f64 / bytes_per_s)
+                .round() as u64
+        });
+        // Terraform prints numeric fields as floats (1.2e+08): the message says it readably.
+        let mb = |b: u64| b as f64 / 1e6;
+        let eta = eta_s.map_or("unknown".to_string(), |s| format!("{s} s"));
+        tracing::info!(
+            source_dir = %dir,
+            files = p.files,
+            bytes = p.uncompressed_bytes,
+            total_bytes = p.total_bytes_estimate,
+            compressed_bytes = p.compressed_bytes,
+            mb_per_s = bytes_per_s / 1e6,
+            eta_s = eta_s.unwrap_or(0),
+            "archiving snapshot: {:.1} of {:.1} MB, {:.1} MB/s, ETA {eta}",
+            mb(p.uncompressed_bytes),
+            mb(p.total_bytes_estimate),
+            bytes_per_s / 1e6,
+        );
+    })
 }
 
 /// The attribute a catalog error is about, when it is about one.

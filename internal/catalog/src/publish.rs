@@ -159,6 +159,13 @@ pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<Art
     tracing::info!(object = %store.url(&key), "uploading artifact");
     let uploaded = store.put_stream(&key, stream, put_opts).await;
     let archived = handle.finish().await;
+    if cancelled() {
+        // Whichever side noticed first, the user asked to stop: say so, and leave nothing.
+        if uploaded.is_ok() {
+            remove_quietly(store, &[key.clone()]).await;
+        }
+        return Err(CatalogError::Cancelled);
+    }
     let (put_meta, summary) = match (uploaded, archived) {
         (Ok(p), Ok(s)) => (p, s),
         (Ok(_), Err(e)) => {
