@@ -1,5 +1,8 @@
-# One testnet's state on a local cluster: two storage classes, the testnet's shared-state claims,
-# the network lock held for the run, and a verified snapshot of a node's state.
+# One testnet's state on a local cluster, built from the two modules a real network uses: the
+# region's storage classes (examples/modules/region), and the testnet (examples/modules/testnet):
+# its shared-state claims for every role, the network lock held for the run, and a verified
+# snapshot of a node's state. The outputs tell each role's chart which claims to mount, and what
+# the claims cost per month.
 
 terraform {
   required_providers {
@@ -36,80 +39,61 @@ provider "testnet" {
   default_store_url = var.store_url
 }
 
-# Held while this plan or apply runs, so no other operator changes the testnet meanwhile.
-ephemeral "testnet_network_lock" "run" {
-  namespace              = "default"
-  name                   = "${var.network}-state"
-  lease_duration_seconds = 120
-  wait_timeout           = "30s"
+# The region's two classes: <network>-local-ssd and <network>-local-standard.
+module "region" {
+  source      = "../modules/region"
+  region      = "local"
+  cloud       = "gcp"
+  name_prefix = var.network
+  # Bind at once, so the claims show Bound without a pod to consume them.
+  volume_binding_mode = "Immediate"
 }
 
-resource "testnet_storage_class" "ssd" {
-  name                   = "${var.network}-ssd"
-  tier                   = "ssd"
-  cloud                  = "gcp"
-  volume_binding_mode    = "Immediate"
-  allow_volume_expansion = true
-}
-
-resource "testnet_storage_class" "standard" {
-  name  = "${var.network}-standard"
-  tier  = "standard"
-  cloud = "gcp"
-}
-
-resource "testnet_shared_state_pvc" "genesis" {
-  namespace          = var.network
-  create_namespace   = true
-  name               = "genesis-ledger"
-  testnet            = var.network
-  role               = "block-producer"
-  access_modes       = ["ReadWriteOnce"]
-  storage            = "1Gi"
-  storage_class_name = testnet_storage_class.ssd.name
-}
-
-resource "testnet_shared_state_pvc" "archive_db" {
-  namespace          = var.network
-  create_namespace   = true
-  name               = "archive-postgres"
-  testnet            = var.network
-  role               = "archive-node"
-  storage            = "10Gi"
-  storage_class_name = testnet_storage_class.standard.name
-  depends_on         = [testnet_shared_state_pvc.genesis]
-}
-
-resource "testnet_snapshot_artifact" "seed" {
-  source_dir   = var.node_state_dir
-  network      = var.network
-  kind         = "rolling"
-  label        = "demo"
-  block_height = 1200
-  verify       = "full"
-}
-
-data "testnet_snapshot" "latest" {
-  store_url  = var.store_url
-  network    = var.network
-  kind       = "rolling"
-  verify     = "checksum"
-  depends_on = [testnet_snapshot_artifact.seed]
-}
-
-output "storage_classes" {
-  value = [testnet_storage_class.ssd.name, testnet_storage_class.standard.name]
-}
-
-output "claims" {
-  value = {
-    genesis    = { phase = testnet_shared_state_pvc.genesis.phase, capacity = testnet_shared_state_pvc.genesis.capacity }
-    archive_db = { phase = testnet_shared_state_pvc.archive_db.phase }
+module "testnet" {
+  source          = "../modules/testnet"
+  network         = var.network
+  storage_classes = module.region.storage_classes
+  # Small sizes for a laptop; the defaults are sized for a real network.
+  claims = {
+    runtime-state  = { size = "2Gi" }
+    postgres-state = { size = "5Gi" }
+  }
+  lock = { wait_timeout = "30s" }
+  snapshot = {
+    source_dir   = var.node_state_dir
+    kind         = "rolling"
+    label        = "demo"
+    block_height = 1200
   }
 }
 
+# Read back through the index, as a node's init container would find the latest snapshot.
+data "testnet_snapshot" "latest" {
+  network    = var.network
+  kind       = "rolling"
+  verify     = "checksum"
+  depends_on = [module.testnet]
+}
+
+output "storage_classes" {
+  value = module.region.storage_classes
+}
+
+output "claims" {
+  value = { for name, c in module.testnet.claims : name => "${c.phase}, ${c.storage} ${c.storage_class}, ${c.role}" }
+}
+
+output "block_producer_mounts" {
+  description = "What a block producer's chart mounts instead of emptyDir volumes (every role: module.testnet.mounts)."
+  value       = module.testnet.mounts["block-producer"]
+}
+
+output "estimated_monthly_cost_usd" {
+  value = module.testnet.estimated_monthly_cost_usd
+}
+
 output "snapshot_url" {
-  value = testnet_snapshot_artifact.seed.url
+  value = module.testnet.snapshot.url
 }
 
 output "snapshot_sha256" {

@@ -42,8 +42,8 @@ locals {
 }
 
 output "estimated_monthly_cost_usd" {
-  description = "Sum of the claims' estimated monthly cost (USD per month), from the provider's price table (`storage_prices`); known at plan time. Null when any claim's class has no price."
-  value       = anytrue([for v in values(local.costs) : v == null]) ? null : sum(concat([0], values(local.costs)))
+  description = "Sum of the claims' estimated monthly cost in USD, rounded to cents, from the provider's price table (`storage_prices`); known at plan time. Null when any claim's class has no price."
+  value       = anytrue([for v in values(local.costs) : v == null]) ? null : floor(sum(concat([0], values(local.costs))) * 100 + 0.5) / 100
 }
 
 output "lock_name" {
