@@ -228,7 +228,10 @@ impl GcsStore {
     /// lost answer after the server acted is possible; callers of non-idempotent requests
     /// check the outcome (see `put_media`).
     async fn send(&self, req: RequestBuilder, key: &str) -> Result<reqwest::Response> {
-        Ok(self.send_counted(req, key).await?.0)
+        Ok(self
+            .send_counted(req, key, self.settings.max_attempts)
+            .await?
+            .0)
     }
 
     /// [`Self::send`], also saying whether an earlier attempt may have reached the server.
@@ -236,6 +239,7 @@ impl GcsStore {
         &self,
         req: RequestBuilder,
         key: &str,
+        max_attempts: u32,
     ) -> Result<(reqwest::Response, bool)> {
         let req = match self.auth_headers(key).await? {
             Some(h) => req.headers(h),
@@ -255,7 +259,7 @@ impl GcsStore {
                         src = s.source();
                     }
                     match spare {
-                        Some(next) if attempt < self.settings.max_attempts && !e.is_builder() => {
+                        Some(next) if attempt < max_attempts && !e.is_builder() => {
                             tracing::warn!(object = %self.url(key), error = %detail, attempt, "no answer from the store; retrying");
                             tokio::time::sleep(Duration::from_millis(100 * (1 << attempt.min(5))))
                                 .await;
@@ -433,7 +437,7 @@ impl GcsStore {
         let (resp, retried) = with_cancel(
             opts.cancel.as_ref(),
             &self.url(key),
-            self.send_counted(req, key),
+            self.send_counted(req, key, self.settings.max_attempts),
         )
         .await??;
         if retried && resp.status() == StatusCode::PRECONDITION_FAILED {
@@ -547,12 +551,7 @@ impl GcsStore {
             } else {
                 "*".to_string()
             };
-            let range = if chunk.is_empty() {
-                format!("bytes */{total}")
-            } else {
-                format!("bytes {offset}-{}/{total}", end - 1)
-            };
-            let resp = self.put_chunk(key, session, &range, chunk).await?;
+            let resp = self.put_chunk(key, session, offset, chunk, &total).await?;
             if last {
                 if !resp.status().is_success() {
                     return Err(self.http_err(key, resp, false).await);
@@ -571,34 +570,79 @@ impl GcsStore {
         }
     }
 
-    /// Sends one chunk, retrying transient failures (the JSON API's resumable protocol allows
-    /// resending a chunk whose bytes the server did not acknowledge).
+    /// Sends one chunk (`offset` is its first byte's position in the object, `total` the
+    /// object's size or `*`), retrying transient failures. Before a retry it asks the server how
+    /// many bytes it persisted (an interrupted request may have left part of the chunk there)
+    /// and resends only the rest, as the resumable protocol requires.
     async fn put_chunk(
         &self,
         key: &str,
         session: &str,
-        range: &str,
+        offset: u64,
         chunk: Bytes,
+        total: &str,
     ) -> Result<reqwest::Response> {
+        let end = offset + chunk.len() as u64;
+        let mut start = offset;
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let rest = chunk.slice((start - offset) as usize..);
+            let range = if rest.is_empty() {
+                format!("bytes */{total}")
+            } else {
+                format!("bytes {start}-{}/{total}", end - 1)
+            };
             let req = self
                 .http
                 .request(Method::PUT, session)
                 .header("content-range", range)
-                .body(chunk.clone());
-            match self.send(req, key).await {
-                Ok(r) if r.status().is_server_error() && attempt < self.settings.max_attempts => {
+                .body(rest);
+            match self.send_counted(req, key, 1).await {
+                Ok((r, _))
+                    if r.status().is_server_error() && attempt < self.settings.max_attempts =>
+                {
                     tracing::warn!(object = %self.url(key), status = r.status().as_u16(), attempt, "retrying a chunk");
                 }
-                Ok(r) => return Ok(r),
+                Ok((r, _)) => return Ok(r),
                 Err(e) if attempt < self.settings.max_attempts => {
                     tracing::warn!(object = %self.url(key), error = %e, attempt, "retrying a chunk");
                 }
                 Err(e) => return Err(e),
             }
             tokio::time::sleep(Duration::from_millis(200 * (1 << attempt.min(5)))).await;
+            let status = self
+                .http
+                .request(Method::PUT, session)
+                .header("content-range", format!("bytes */{total}"))
+                .body(Bytes::new());
+            let Ok((r, _)) = self.send_counted(status, key, 1).await else {
+                continue;
+            };
+            if r.status().is_success() {
+                // The interrupted request completed the upload after all.
+                return Ok(r);
+            }
+            if r.status().as_u16() != 308 {
+                continue;
+            }
+            // `Range: bytes=0-N` means N+1 bytes persisted; no Range means none.
+            let persisted = r
+                .headers()
+                .get("range")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit_once('-'))
+                .and_then(|(_, n)| n.trim().parse::<u64>().ok())
+                .map_or(0, |n| n + 1);
+            if persisted < offset || persisted > end {
+                return Err(StoreError::Io {
+                    url: self.url(key),
+                    detail: format!(
+                        "resumable upload: the server holds {persisted} bytes, expected between {offset} and {end}"
+                    ),
+                });
+            }
+            start = persisted;
         }
     }
 }

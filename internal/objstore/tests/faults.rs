@@ -401,3 +401,130 @@ async fn bits_flipped_in_flight_are_never_attested() {
         }
     }
 }
+
+// ------------------------------------------------------------------------------------- GCS
+
+/// gcp-storage-emulator behind the proxy; `None` when not installed and skipping is allowed.
+async fn gcs_rig(
+    plan: impl Fn(&Request) -> Fault + Send + Sync + 'static,
+) -> Option<(Server, FaultProxy, objstore::gcs::GcsStore)> {
+    let emulator = start_gcs_emulator()?;
+    let proxy = FaultProxy::start(emulator.addr, plan).await;
+    // 256 KiB chunks: a 700 KiB stream goes as a resumable upload of three chunks.
+    let store = gcs_store(&proxy.endpoint(), "snaps", "ghostnet", 256 * 1024).await;
+    Some((emulator, proxy, store))
+}
+
+/// The n-th (0-based) request with this method gets `fault`, every other passes.
+fn nth(method: &'static str, n: u64, fault: Fault) -> impl Fn(&Request) -> Fault + Send + Sync {
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    move |r: &Request| {
+        if r.method == method && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == n {
+            fault
+        } else {
+            Fault::Pass
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcs_small_upload_reset_midway_is_retried() {
+    // POST 0 creates the bucket; POST 1 is the upload, reset after 100 bytes of its body.
+    let Some((_emulator, proxy, store)) = gcs_rig(nth("POST", 1, Fault::ResetAfter(100))).await
+    else {
+        return;
+    };
+    let body = data(40_000, 10);
+    let m = store
+        .put_bytes(
+            "ghostnet-rolling-latest.json",
+            body.clone(),
+            PutOptions::default(),
+        )
+        .await
+        .expect("the upload is sent again");
+    eprintln!("{}", proxy.stats);
+    assert_eq!(
+        proxy.stats.resets.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(
+        m.sha256,
+        Some(sha256(&body)),
+        "confirmed by the store's digests"
+    );
+    let (got, _) = store
+        .get_bytes("ghostnet-rolling-latest.json")
+        .await
+        .expect("read back");
+    assert!(got == body, "stored bytes differ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcs_chunk_reset_midway_is_resent() {
+    // PUT 1 is the second chunk of the resumable upload.
+    let Some((_emulator, proxy, store)) = gcs_rig(nth("PUT", 1, Fault::ResetAfter(100_000))).await
+    else {
+        return;
+    };
+    let body = data(700 * 1024 + 5, 11);
+    let m = store
+        .put_stream(KEY, stream_of(body.clone(), 10_000), PutOptions::default())
+        .await
+        .expect("the chunk is sent again");
+    eprintln!("{}", proxy.stats);
+    assert_eq!(
+        proxy.stats.resets.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(m.size, body.len() as u64);
+    let (got, _) = store.get_bytes(KEY).await.expect("read back");
+    assert!(got == body, "stored bytes differ");
+    if let Some(s) = m.sha256 {
+        assert_eq!(s, sha256(&got));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcs_cancel_during_a_stalled_chunk_leaves_nothing() {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    let stall = nth("PUT", 1, Fault::Stall(Duration::from_secs(60)));
+    let plan = move |r: &Request| {
+        let f = stall(r);
+        if f != Fault::Pass {
+            t.cancel();
+        }
+        f
+    };
+    let Some((_emulator, proxy, store)) = gcs_rig(plan).await else {
+        return;
+    };
+    let body = data(700 * 1024 + 5, 12);
+    let started = Instant::now();
+    let err = store
+        .put_stream(
+            KEY,
+            stream_of(body, 10_000),
+            PutOptions {
+                cancel: Some(token),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("cancelled");
+    eprintln!(
+        "{}; returned after {:?}: {err}",
+        proxy.stats,
+        started.elapsed()
+    );
+    assert!(matches!(err, StoreError::Cancelled { .. }), "{err:?}");
+    assert!(
+        store.head(KEY).await.expect("HEAD").is_none(),
+        "nothing at the key"
+    );
+    assert!(
+        store.list("").await.expect("list").is_empty(),
+        "nothing in the prefix"
+    );
+}
