@@ -9,7 +9,7 @@ variable "region" {
 
 variable "cloud" {
   type        = string
-  description = "Cloud of the region's cluster: `gcp` (pd.csi.storage.gke.io) or `aws` (ebs.csi.aws.com)."
+  description = "Cloud of the region's cluster: `gcp` (kubernetes.io/gce-pd, pd-ssd / pd-standard) or `aws` (ebs.csi.aws.com, gp3 / st1)."
   validation {
     condition     = contains(["gcp", "aws"], var.cloud)
     error_message = "cloud must be \"gcp\" or \"aws\"."
