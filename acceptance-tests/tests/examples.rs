@@ -334,6 +334,21 @@ fn quickstart_example_applies_plans_empty_and_destroys() {
         cost.is_some_and(|c| (c - 3.93).abs() < 1e-6),
         "cost {cost:?}"
     );
+    // The run took the network lock (one holder transition) and released it at the end.
+    let lease = reader
+        .get("/apis/coordination.k8s.io/v1/namespaces/default/leases/devnet-state")
+        .expect("lease default/devnet-state");
+    assert!(
+        lease["spec"]["leaseTransitions"].as_i64().unwrap_or(0) >= 1,
+        "{lease}"
+    );
+    assert!(
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
+        "{lease}"
+    );
     let mounts = out["block_producer_mounts"]["value"]
         .as_array()
         .expect("mounts");
@@ -825,8 +840,10 @@ module "testnet" {{
         ("region", r#"zones = ["Zone A"]"#, "zones must be zone names of lowercase letters, digits and '-'"),
         ("testnet", r#"network = "Devnet""#, "network must be a DNS label of at most 40 characters"),
         ("testnet", r#"namespace = "ns_1""#, "namespace must be a DNS label: at most 63 lowercase letters"),
-        ("testnet", r#"roles = ["miner"]"#, "roles must be a non-empty list of: archive-node, block-producer, seed-node, snark-coordinator, snark-worker, user-agent, faucet, echo-service."),
-        ("testnet", r#"roles = []"#, "roles must be a non-empty list of"),
+        ("testnet", r#"roles = ["miner"]"#, "roles must be a non-empty list, without repeats, of: archive-node, block-producer, seed-node, snark-coordinator, snark-worker, user-agent, faucet, echo-service."),
+        ("testnet", r#"roles = []"#, "roles must be a non-empty list, without repeats, of"),
+        ("testnet", r#"roles = ["faucet", "faucet"]"#, "roles must be a non-empty list, without repeats, of"),
+        ("testnet", r#"lock = { namespace = "Ops" }"#, "lock.namespace must be an existing namespace's name: a DNS label"),
         ("testnet", r#"claims = { chain-db = { size = "1Gi" } }"#, "claims keys must be kinds of state: genesis-ledger, genesis-proof, epoch-ledger, daemon-config, wallet-keys, runtime-state, postgres-state."),
         ("testnet", r#"claims = { runtime-state = { size = "10GB" } }"#, "claims sizes must be Kubernetes quantities"),
         ("testnet", r#"claims = { wallet-keys = { access_modes = ["ReadWriteAll"] } }"#, "claims access_modes must be a non-empty list of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod."),

@@ -30,8 +30,8 @@ variable "roles" {
   default     = ["archive-node", "block-producer", "seed-node", "snark-coordinator", "snark-worker", "user-agent", "faucet", "echo-service"]
   description = "Roles this cluster runs; claims are made only for the state these roles need. A testnet spread over regions runs a subset in each."
   validation {
-    condition     = length(var.roles) > 0 && alltrue([for r in var.roles : contains(["archive-node", "block-producer", "seed-node", "snark-coordinator", "snark-worker", "user-agent", "faucet", "echo-service"], r)])
-    error_message = "roles must be a non-empty list of: archive-node, block-producer, seed-node, snark-coordinator, snark-worker, user-agent, faucet, echo-service."
+    condition     = length(var.roles) > 0 && length(distinct(var.roles)) == length(var.roles) && alltrue([for r in var.roles : contains(["archive-node", "block-producer", "seed-node", "snark-coordinator", "snark-worker", "user-agent", "faucet", "echo-service"], r)])
+    error_message = "roles must be a non-empty list, without repeats, of: archive-node, block-producer, seed-node, snark-coordinator, snark-worker, user-agent, faucet, echo-service."
   }
 }
 
@@ -91,6 +91,10 @@ variable "lock" {
   })
   default     = {}
   description = "The network lock (a Lease `<network>-state` in `namespace`, which must exist) held during every plan and apply; `null` for none. `wait_timeout` is how long a run waits for another holder."
+  validation {
+    condition     = var.lock == null || can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.lock.namespace))
+    error_message = "lock.namespace must be an existing namespace's name: a DNS label of lowercase letters, digits and '-'."
+  }
   validation {
     condition     = var.lock == null || can(regex("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.lock.wait_timeout))
     error_message = "lock.wait_timeout must be a duration like \"30s\", \"2m\" or \"1h30m\" (\"0s\" fails at once when the lock is held)."
