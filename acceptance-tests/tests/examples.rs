@@ -723,6 +723,24 @@ fn composition_routes_each_region_to_its_own_cluster() {
     }
     assert!(!artifact.exists());
 
+    // A kubeconfig without the regions' contexts: each region says which context is missing.
+    let single = servers[0].kubeconfig.to_string_lossy().into_owned();
+    let run = w.tf(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-var",
+        &format!("kubeconfig_path={single}"),
+    ]);
+    for context in contexts {
+        let want = format!("context \"{context}\" is not in kubeconfig {single}; available contexts: testnet-sandbox.");
+        assert!(
+            flatten(&run.output()).contains(&want),
+            "{want:?} not in:\n{}",
+            run.output()
+        );
+    }
+
     // The same context for two regions is refused before anything is contacted.
     w.tf(&[
         "plan",
