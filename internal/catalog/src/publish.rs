@@ -162,7 +162,7 @@ pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<Art
     if cancelled() {
         // Whichever side noticed first, the user asked to stop: say so, and leave nothing.
         if uploaded.is_ok() {
-            remove_quietly(store, &[key.clone()]).await;
+            remove_quietly(store, std::slice::from_ref(&key)).await;
         }
         return Err(CatalogError::Cancelled);
     }
