@@ -572,11 +572,27 @@ impl S3Store {
             Precondition::IfAbsent => req = req.if_none_match("*"),
             Precondition::IfMatch(v) => req = req.if_match(&v.0),
         }
-        let resp = req.send().await.map_err(|e| self.map_err(key, e))?;
+        let (etag, checksum) = match req.send().await {
+            Ok(r) => (
+                r.e_tag().map(str::to_string),
+                r.checksum_sha256().map(str::to_string),
+            ),
+            // The SDK retried a completion whose answer was lost after the server completed it:
+            // the upload is gone because it became the object. Accept the object only if it is
+            // exactly what this upload made (size and part count); the checks below still apply.
+            Err(e) if e.code() == Some("NoSuchUpload") => match self.head(key).await? {
+                Some(h) if h.size == total && etag_parts(&h.version.0) == Some(part_number) => {
+                    tracing::info!(object = %url, "completion retried after a lost answer; the object is complete");
+                    (Some(h.version.0), None)
+                }
+                _ => return Err(self.map_err(key, e)),
+            },
+            Err(e) => return Err(self.map_err(key, e)),
+        };
         let attested = |c: Option<&str>| {
             c.is_some_and(|c| c.split('-').next() == Some(composite_b64.as_str()))
         };
-        let mut ok = attested(resp.checksum_sha256());
+        let mut ok = attested(checksum.as_deref());
         if !ok {
             let head = self
                 .client
@@ -590,8 +606,7 @@ impl S3Store {
             ok = attested(head.checksum_sha256());
         }
         tracing::info!(object = %url, bytes = total, parts = part_number, confirmed = ok, "multipart upload complete");
-        self.confirm(key, total, sha, ok, resp.e_tag().map(str::to_string), opts)
-            .await
+        self.confirm(key, total, sha, ok, etag, opts).await
     }
 
     async fn upload_part(
@@ -644,6 +659,11 @@ impl S3Store {
                 .build(),
         ))
     }
+}
+
+/// The part count of a multipart object's ETag (`"<md5>-<parts>"`), `None` for other ETags.
+fn etag_parts(etag: &str) -> Option<u32> {
+    etag.trim_matches('"').rsplit_once('-')?.1.parse().ok()
 }
 
 fn join_part(
@@ -990,6 +1010,8 @@ mod tests {
         );
         assert_eq!(decode_sha256(Some(&d), None, Some("\"0123abcd-17\"")), None);
         assert_eq!(decode_sha256(Some("not base64!"), None, None), None);
+        assert_eq!(etag_parts("\"0123abcd-17\""), Some(17));
+        assert_eq!(etag_parts("\"0123abcd\""), None);
     }
 
     #[tokio::test]

@@ -266,6 +266,43 @@ async fn a_lost_complete_answer_is_resolved() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_complete_that_finds_no_upload_accepts_the_finished_object() {
+    // As AWS may answer a completion retried after a lost answer: the upload is gone (it
+    // became the object), NoSuchUpload.
+    let completes = std::sync::atomic::AtomicU64::new(0);
+    let plan = move |r: &Request| {
+        if !r.is_complete_multipart() {
+            return Fault::Pass;
+        }
+        match completes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Fault::LoseResponse,
+            _ => Fault::Status(404),
+        }
+    };
+    let Some(rig) = rig(plan).await else { return };
+    let body = data(LEN, 13);
+    let meta = upload(&rig.store, &body, None)
+        .await
+        .expect("the completed object is recognised");
+    eprintln!("{}", rig.proxy.stats);
+    assert_eq!(
+        rig.proxy
+            .stats
+            .lost
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(
+        rig.proxy
+            .stats
+            .statuses
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_whole(&rig, &body, &meta).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_part_that_always_fails_is_a_clean_error() {
     let plan = |r: &Request| {
         if r.part_number() == Some(4) {

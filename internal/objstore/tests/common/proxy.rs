@@ -25,7 +25,7 @@ pub enum Fault {
     /// Forwards the head and this many body bytes, then resets both connections (RST).
     ResetAfter(usize),
     /// Reads the request, answers this status with an S3-style error without asking the
-    /// server, and closes the connection.
+    /// server (500 InternalError, 503 SlowDown, 404 NoSuchUpload), and closes the connection.
     Status(u16),
     /// Forwards the request but flips one bit at this offset of its body (bits corrupted in
     /// flight).
@@ -323,6 +323,7 @@ async fn connection(
                     down.abort();
                     let (reason, s3code) = match code {
                         503 => ("Service Unavailable", "SlowDown"),
+                        404 => ("Not Found", "NoSuchUpload"),
                         _ => ("Internal Server Error", "InternalError"),
                     };
                     let body = format!(
