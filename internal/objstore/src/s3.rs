@@ -254,12 +254,17 @@ impl S3Store {
     }
 
     /// One PUT of a whole object with its SHA-256; the server checks it where it can.
+    ///
+    /// `discard_unconfirmed`: remove the object when the write succeeded but its confirmation
+    /// failed (an artifact must be verified or absent); small documents such as an index keep
+    /// their conditional write instead.
     async fn put_single(
         &self,
         key: &str,
         data: Bytes,
         sha: [u8; 32],
         opts: &PutOptions,
+        discard_unconfirmed: bool,
     ) -> Result<ObjectMeta> {
         let len = data.len() as u64;
         let sha_b64 = B64.encode(sha);
@@ -289,15 +294,32 @@ impl S3Store {
             .await?
             .map_err(|e| self.map_err(key, e))?;
         let echoed = resp.checksum_sha256().is_some_and(|c| c == sha_b64);
-        self.confirm(
-            key,
-            len,
-            sha,
-            echoed,
-            resp.e_tag().map(str::to_string),
-            opts,
-        )
-        .await
+        let confirmed = self
+            .confirm(
+                key,
+                len,
+                sha,
+                echoed,
+                resp.e_tag().map(str::to_string),
+                opts,
+            )
+            .await;
+        if confirmed.is_err() && discard_unconfirmed {
+            self.discard(key).await;
+        }
+        confirmed
+    }
+
+    /// Removes an object this call wrote but could not confirm.
+    async fn discard(&self, key: &str) {
+        match self.delete(key).await {
+            Ok(()) => {
+                tracing::info!(object = %self.url(key), "removed an upload that could not be confirmed")
+            }
+            Err(e) => {
+                tracing::warn!(object = %self.url(key), error = %e, "could not remove an upload that could not be confirmed")
+            }
+        }
     }
 
     /// HEADs what was written: the size must match; the SHA-256 is returned when the PUT
@@ -398,15 +420,19 @@ impl S3Store {
         tracing::debug!(object = %url, upload_id = %upload_id, "multipart upload started");
         self.abort_orphaned_creates(key, &full, &upload_id).await;
 
-        let work = self.upload_and_complete(key, &full, &upload_id, first, reader, opts);
+        let completed = std::sync::atomic::AtomicBool::new(false);
+        let work = self.upload_and_complete(key, &upload_id, first, reader, opts, &completed);
         let outcome = with_cancel(opts.cancel.as_ref(), &url, work)
             .await
             .and_then(|r| r);
         match outcome {
             Ok(meta) => Ok(meta),
+            Err(e) if completed.load(std::sync::atomic::Ordering::SeqCst) => {
+                // The object exists but was not confirmed (or the caller cancelled meanwhile).
+                self.discard(key).await;
+                Err(e)
+            }
             Err(e) => {
-                // The upload may be complete if only the confirmation failed; aborting a completed
-                // upload fails harmlessly (NoSuchUpload).
                 let abort = self
                     .client
                     .abort_multipart_upload()
@@ -493,13 +519,15 @@ impl S3Store {
     async fn upload_and_complete(
         &self,
         key: &str,
-        full: &str,
         upload_id: &str,
         first: Bytes,
         mut reader: ChunkReader,
         opts: &PutOptions,
+        completed: &std::sync::atomic::AtomicBool,
     ) -> Result<ObjectMeta> {
         let url = self.url(key);
+        let full_key = self.full_key(key);
+        let full = full_key.as_str();
         let io_err = |e: std::io::Error| StoreError::Io {
             url: url.clone(),
             detail: format!("reading the upload's source: {e}"),
@@ -589,6 +617,7 @@ impl S3Store {
             },
             Err(e) => return Err(self.map_err(key, e)),
         };
+        completed.store(true, std::sync::atomic::Ordering::SeqCst);
         let attested = |c: Option<&str>| {
             c.is_some_and(|c| c.split('-').next() == Some(composite_b64.as_str()))
         };
@@ -666,12 +695,13 @@ fn etag_parts(etag: &str) -> Option<u32> {
     etag.trim_matches('"').rsplit_once('-')?.1.parse().ok()
 }
 
+/// One uploaded part: its number, its SHA-256 and what CompleteMultipartUpload needs.
+type UploadedPart = (u32, [u8; 32], CompletedPart);
+
 fn join_part(
     url: &str,
-    joined: Option<
-        std::result::Result<Result<(u32, [u8; 32], CompletedPart)>, tokio::task::JoinError>,
-    >,
-) -> Result<(u32, [u8; 32], CompletedPart)> {
+    joined: Option<std::result::Result<Result<UploadedPart>, tokio::task::JoinError>>,
+) -> Result<UploadedPart> {
     match joined {
         Some(Ok(r)) => r,
         Some(Err(e)) => Err(StoreError::Io {
@@ -780,7 +810,7 @@ impl ObjectStore for S3Store {
                 url: self.url(key),
                 detail: format!("hashing: {e}"),
             })?;
-        self.put_single(key, data, sha, &opts).await
+        self.put_single(key, data, sha, &opts, false).await
     }
 
     async fn put_stream(
@@ -817,7 +847,7 @@ impl ObjectStore for S3Store {
                         url: url.clone(),
                         detail: format!("hashing: {e}"),
                     })?;
-                self.put_single(key, first, sha, &opts).await
+                self.put_single(key, first, sha, &opts, true).await
             }
             Some(one) => {
                 // Put the peeked byte back in front of the rest.

@@ -303,6 +303,29 @@ async fn a_retried_complete_that_finds_no_upload_accepts_the_finished_object() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_cannot_be_confirmed_is_removed() {
+    // Every HEAD fails: the upload goes through but the store cannot check what it holds, so
+    // the object must not stay (an artifact is verified or absent).
+    let plan = |r: &Request| {
+        if r.method == "HEAD" {
+            Fault::Status(500)
+        } else {
+            Fault::Pass
+        }
+    };
+    let Some(rig) = rig(plan).await else { return };
+    for (what, len) in [("multipart", LEN), ("single PUT", 1000)] {
+        let body = data(len, 14);
+        let err = upload(&rig.store, &body, None)
+            .await
+            .expect_err("the confirmation cannot succeed");
+        eprintln!("{what}: {}; error: {err}", rig.proxy.stats);
+        assert!(err.to_string().contains(KEY), "{err}");
+        assert_nothing_left(&rig).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_part_that_always_fails_is_a_clean_error() {
     let plan = |r: &Request| {
         if r.part_number() == Some(4) {
