@@ -494,3 +494,55 @@ resource "testnet_snapshot_artifact" "s" {{
         "no artifact in state"
     );
 }
+
+#[test]
+fn s3_bucket_that_does_not_exist_is_named() {
+    let Some(moto) = TestServer::moto() else {
+        return;
+    };
+    let (status, _) = http(moto.port, "PUT", "/snaps", b"");
+    assert_eq!(status, 200, "create bucket");
+    let mirror = Mirror::testnet();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("node");
+    make_source(&src, 10_000);
+    let mut wd = mirror.workdir();
+    wd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    wd.write(
+        "main.tf",
+        &format!(
+            r#"{PROVIDER_REQ}
+provider "testnet" {{
+  s3_endpoint         = "http://127.0.0.1:{port}"
+  s3_force_path_style = true
+  s3_region           = "us-east-1"
+}}
+resource "testnet_snapshot_artifact" "s" {{
+  source_dir = "{src}"
+  store_url  = "s3://no-such-bucket/ghostnet"
+  network    = "ghostnet"
+  kind       = "rolling"
+}}
+"#,
+            port = moto.port,
+            src = src.display()
+        ),
+    );
+    wd.init();
+    let r = wd
+        .apply()
+        .fails_with("Bucket not found")
+        .fails_with("\"no-such-bucket\" does not exist");
+    assert!(
+        flatten(&r.output()).contains("store_url = \"s3://no-such-bucket/ghostnet\""),
+        "the diagnostic points at store_url:\n{}",
+        r.output()
+    );
+    assert!(wd.resource("testnet_snapshot_artifact.s").is_none());
+    let (_, listing) = http(moto.port, "GET", "/snaps?list-type=2", b"");
+    assert!(
+        !String::from_utf8_lossy(&listing).contains("<Key>"),
+        "nothing written elsewhere"
+    );
+}
