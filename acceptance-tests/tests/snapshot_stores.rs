@@ -301,11 +301,19 @@ fn gcs_bucket_that_does_not_exist_is_named() {
 // ------------------------------------------------------------------------------ Ctrl-C on S3
 
 /// A TCP relay to `upstream` that passes each connection's request bytes at most
-/// `bytes_per_s`, so an upload to a local server takes long enough to interrupt. Answers pass
-/// at full speed. Its threads end with their connections.
-fn slow_relay(upstream: u16, bytes_per_s: usize) -> u16 {
+/// `bytes_per_s` (so an upload to a local server takes long enough to interrupt) and cuts the
+/// first `max_cuts` connections that carry `cut_after` request bytes, as a flaky network would.
+/// Answers pass at full speed. Returns the port and the count of connections cut.
+fn relay(
+    upstream: u16,
+    bytes_per_s: usize,
+    cut_after: usize,
+    max_cuts: usize,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind relay");
     let port = listener.local_addr().expect("relay address").port();
+    let cuts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cuts_done = cuts.clone();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
@@ -314,16 +322,40 @@ fn slow_relay(upstream: u16, bytes_per_s: usize) -> u16 {
             };
             let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             let (mut s_in, mut c_out) = (server, client);
+            let cuts = cuts.clone();
             std::thread::spawn(move || {
                 let tick = Duration::from_millis(50);
-                let mut buf = vec![0u8; (bytes_per_s / 20).max(1)];
+                let mut buf = vec![0u8; (bytes_per_s / 20).clamp(1, 1 << 20)];
+                let mut sent = 0usize;
                 loop {
                     let started = Instant::now();
                     match c_in.read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if s_out.write_all(&buf[..n]).is_err() {
+                            let take = n.min(cut_after.saturating_sub(sent).max(1));
+                            if s_out.write_all(&buf[..take]).is_err() {
                                 break;
+                            }
+                            sent += take;
+                            let cut = sent >= cut_after
+                                && cuts
+                                    .fetch_update(
+                                        std::sync::atomic::Ordering::SeqCst,
+                                        std::sync::atomic::Ordering::SeqCst,
+                                        |c| (c < max_cuts).then_some(c + 1),
+                                    )
+                                    .is_ok();
+                            if !cut && take < n {
+                                if s_out.write_all(&buf[take..n]).is_err() {
+                                    break;
+                                }
+                                sent += n - take;
+                            }
+                            if cut {
+                                // Both ends see the connection die mid-request.
+                                let _ = s_out.shutdown(std::net::Shutdown::Both);
+                                let _ = c_in.shutdown(std::net::Shutdown::Both);
+                                return;
                             }
                         }
                     }
@@ -339,7 +371,7 @@ fn slow_relay(upstream: u16, bytes_per_s: usize) -> u16 {
             });
         }
     });
-    port
+    (port, cuts_done)
 }
 
 /// Sends a signal to the process group `pgid` leads (and to nothing else). Careful: without
@@ -361,7 +393,7 @@ fn ctrl_c_during_an_s3_upload_stops_and_leaves_nothing() {
     let (status, _) = http(moto.port, "PUT", "/snaps", b"");
     assert_eq!(status, 200, "create bucket");
     // 4 parts in flight at 1 MB/s each: a 96 MiB incompressible source takes about 25 s.
-    let relay = slow_relay(moto.port, 1_000_000);
+    let (relay, _) = relay(moto.port, 1_000_000, usize::MAX, 0);
 
     let mirror = Mirror::testnet();
     let tmp = tempfile::tempdir().unwrap();
@@ -545,4 +577,72 @@ resource "testnet_snapshot_artifact" "s" {{
         !String::from_utf8_lossy(&listing).contains("<Key>"),
         "nothing written elsewhere"
     );
+}
+
+#[test]
+fn s3_publish_survives_connections_cut_mid_upload() {
+    let Some(moto) = TestServer::moto() else {
+        return;
+    };
+    let (status, _) = http(moto.port, "PUT", "/snaps", b"");
+    assert_eq!(status, 200, "create bucket");
+    // The first two connections to carry 3 MB of requests die there: in a 16 MiB part.
+    let (relay, cuts) = relay(moto.port, 400_000_000, 3_000_000, 2);
+    let mirror = Mirror::testnet();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("node");
+    make_source(&src, 40 * 1024 * 1024);
+    let mut wd = mirror.workdir();
+    wd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    wd.write(
+        "main.tf",
+        &format!(
+            r#"{PROVIDER_REQ}
+provider "testnet" {{
+  s3_endpoint         = "http://127.0.0.1:{relay}"
+  s3_force_path_style = true
+  s3_region           = "us-east-1"
+}}
+resource "testnet_snapshot_artifact" "s" {{
+  source_dir = "{src}"
+  store_url  = "s3://snaps/ghostnet"
+  network    = "ghostnet"
+  kind       = "rolling"
+  label      = "3"
+  verify     = "full"
+}}
+"#,
+            src = src.display()
+        ),
+    );
+    wd.init();
+    wd.apply().ok();
+    assert_eq!(
+        cuts.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "two connections were cut"
+    );
+    let st = wd
+        .resource("testnet_snapshot_artifact.s")
+        .expect("in state");
+    let (status, object) = http(
+        moto.port,
+        "GET",
+        "/snaps/ghostnet/ghostnet-rolling-3.tar.lz4",
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(object.len() as u64, st["size_bytes"].as_u64().unwrap());
+    assert_eq!(st["sha256"].as_str().unwrap(), sha256_hex(&object));
+    let (_, uploads) = http(moto.port, "GET", "/snaps?uploads", b"");
+    assert!(
+        !String::from_utf8_lossy(&uploads).contains("<UploadId>"),
+        "multipart uploads left open: {}",
+        String::from_utf8_lossy(&uploads)
+    );
+    let (_, index) = http(moto.port, "GET", "/snaps/ghostnet/base.json", b"");
+    let index: Value = serde_json::from_slice(&index).expect("base.json");
+    assert_eq!(index["artifacts"][0]["name"], "ghostnet-rolling-3");
+    wd.destroy().ok();
 }
