@@ -385,45 +385,10 @@ fn signal_group(signal: &str, pgid: u32) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-#[test]
-fn ctrl_c_during_an_s3_upload_stops_and_leaves_nothing() {
-    let Some(moto) = TestServer::moto() else {
-        return;
-    };
-    let (status, _) = http(moto.port, "PUT", "/snaps", b"");
-    assert_eq!(status, 200, "create bucket");
-    // 4 parts in flight at 1 MB/s each: a 96 MiB incompressible source takes about 25 s.
-    let (relay, _) = relay(moto.port, 1_000_000, usize::MAX, 0);
-
-    let mirror = Mirror::testnet();
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("node");
-    make_source(&src, 96 * 1024 * 1024);
-    let mut wd: Workdir = mirror.workdir();
-    wd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing");
-    wd.write(
-        "main.tf",
-        &format!(
-            r#"{PROVIDER_REQ}
-provider "testnet" {{
-  s3_endpoint         = "http://127.0.0.1:{relay}"
-  s3_force_path_style = true
-  s3_region           = "us-east-1"
-}}
-resource "testnet_snapshot_artifact" "s" {{
-  source_dir = "{src}"
-  store_url  = "s3://snaps/ghostnet"
-  network    = "ghostnet"
-  kind       = "rolling"
-  label      = "9"
-}}
-"#,
-            src = src.display()
-        ),
-    );
-    wd.init();
-
+/// Runs `terraform apply` in `wd`, waits for two progress lines of the provider (asserting
+/// they give bytes, MB/s and ETA), interrupts it as a terminal's Ctrl-C does, and asserts it
+/// exits within 30 s saying nothing was published. Prints the measured times.
+fn interrupt_apply_after_progress(wd: &Workdir) {
     // Run terraform in its own process group and interrupt the group, as a terminal's Ctrl-C
     // does (the provider gets SIGINT too and must leave stopping to Terraform).
     use std::os::unix::process::CommandExt;
@@ -505,6 +470,48 @@ resource "testnet_snapshot_artifact" "s" {{
         flat.contains("Interrupted; nothing was published"),
         "the error says the apply was cancelled:\n{output}"
     );
+}
+
+#[test]
+fn ctrl_c_during_an_s3_upload_stops_and_leaves_nothing() {
+    let Some(moto) = TestServer::moto() else {
+        return;
+    };
+    let (status, _) = http(moto.port, "PUT", "/snaps", b"");
+    assert_eq!(status, 200, "create bucket");
+    // 4 parts in flight at 1 MB/s each: a 96 MiB incompressible source takes about 25 s.
+    let (relay, _) = relay(moto.port, 1_000_000, usize::MAX, 0);
+
+    let mirror = Mirror::testnet();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("node");
+    make_source(&src, 96 * 1024 * 1024);
+    let mut wd: Workdir = mirror.workdir();
+    wd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    wd.write(
+        "main.tf",
+        &format!(
+            r#"{PROVIDER_REQ}
+provider "testnet" {{
+  s3_endpoint         = "http://127.0.0.1:{relay}"
+  s3_force_path_style = true
+  s3_region           = "us-east-1"
+}}
+resource "testnet_snapshot_artifact" "s" {{
+  source_dir = "{src}"
+  store_url  = "s3://snaps/ghostnet"
+  network    = "ghostnet"
+  kind       = "rolling"
+  label      = "9"
+}}
+"#,
+            src = src.display()
+        ),
+    );
+    wd.init();
+
+    interrupt_apply_after_progress(&wd);
 
     // Nothing published, nothing half-written, nothing open.
     let (status, listing) = http(moto.port, "GET", "/snaps?list-type=2", b"");
@@ -645,4 +652,49 @@ resource "testnet_snapshot_artifact" "s" {{
     let index: Value = serde_json::from_slice(&index).expect("base.json");
     assert_eq!(index["artifacts"][0]["name"], "ghostnet-rolling-3");
     wd.destroy().ok();
+}
+
+#[test]
+fn ctrl_c_during_a_gcs_upload_stops_and_leaves_nothing() {
+    let Some(gcs) = TestServer::gcs_emulator() else {
+        return;
+    };
+    let (status, _) = http(gcs.port, "POST", "/storage/v1/b", br#"{"name":"snaps"}"#);
+    assert_eq!(status, 200);
+    // One resumable upload at 1 MB/s: a 64 MiB incompressible source takes about a minute.
+    let (relay, _) = relay(gcs.port, 1_000_000, usize::MAX, 0);
+    let mirror = Mirror::testnet();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("node");
+    make_source(&src, 64 * 1024 * 1024);
+    let wd = mirror.workdir();
+    wd.write(
+        "main.tf",
+        &format!(
+            r#"{PROVIDER_REQ}
+provider "testnet" {{
+  gcs_endpoint = "http://127.0.0.1:{relay}"
+}}
+resource "testnet_snapshot_artifact" "s" {{
+  source_dir = "{src}"
+  store_url  = "gs://snaps/ghostnet"
+  network    = "ghostnet"
+  kind       = "rolling"
+  label      = "9"
+}}
+"#,
+            src = src.display()
+        ),
+    );
+    wd.init();
+    interrupt_apply_after_progress(&wd);
+    assert_eq!(
+        gcs_names(gcs.port, "snaps"),
+        Vec::<String>::new(),
+        "nothing published, no index, no pointer"
+    );
+    assert!(
+        wd.resource("testnet_snapshot_artifact.s").is_none(),
+        "no artifact in state"
+    );
 }

@@ -192,8 +192,17 @@ impl Resource for SnapshotArtifact {
             req.archive.use_default_excludes = false;
         }
         req.archive.cancel = Some(ctx.cancel.clone());
-        req.archive.progress = Some(progress_logger(source_dir.to_string()));
-        let meta = match catalog::publish(store.as_ref(), req).await {
+        let latest = Arc::new(std::sync::Mutex::new(None::<archiver::Progress>));
+        let sink = latest.clone();
+        req.archive.progress = Some(Arc::new(move |p: &archiver::Progress| {
+            if let Ok(mut l) = sink.lock() {
+                *l = Some(p.clone());
+            }
+        }));
+        let ticker = AbortOnDrop(tokio::spawn(log_progress(source_dir.to_string(), latest)));
+        let published = catalog::publish(store.as_ref(), req).await;
+        drop(ticker);
+        let meta = match published {
             Ok(m) => m,
             Err(catalog::CatalogError::PartiallyPublished { name, step, source }) => {
                 diags.warning(
@@ -421,21 +430,30 @@ impl Resource for SnapshotArtifact {
     }
 }
 
-/// How often a long publish reports progress (the archiver calls back every 100 ms).
+/// Stops a background task when the work it accompanies ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How often a long publish reports progress.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Logs archiving progress at info level every [`PROGRESS_EVERY`]: bytes, MB/s and, once the
-/// directory walk knows the total, an ETA. The archiver runs at the upload's pace (bounded
-/// buffers), so this is the publish's progress as a whole.
-fn progress_logger(dir: String) -> Arc<dyn Fn(&archiver::Progress) + Send + Sync> {
-    let last = std::sync::Mutex::new(std::time::Duration::ZERO);
-    Arc::new(move |p: &archiver::Progress| {
-        let Ok(mut last) = last.lock() else { return };
-        if p.elapsed.saturating_sub(*last) < PROGRESS_EVERY {
-            return;
-        }
-        *last = p.elapsed;
-        let bytes_per_s = p.uncompressed_bytes as f64 / p.elapsed.as_secs_f64().max(1e-3);
+/// Logs the publish's progress at info level every [`PROGRESS_EVERY`] until aborted: bytes,
+/// MB/s and, once the directory walk knows the total, an ETA. It ticks on its own clock rather
+/// than on the archiver's callbacks, which pause while a slow upload holds the archiver back,
+/// so a stalled upload shows as falling MB/s instead of silence.
+async fn log_progress(dir: String, latest: Arc<std::sync::Mutex<Option<archiver::Progress>>>) {
+    let started = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(PROGRESS_EVERY).await;
+        let Some(p) = latest.lock().ok().and_then(|l| l.clone()) else {
+            continue;
+        };
+        let bytes_per_s = p.uncompressed_bytes as f64 / started.elapsed().as_secs_f64();
         let eta_s = (p.total_bytes_estimate > 0 && bytes_per_s > 0.0).then(|| {
             (p.total_bytes_estimate.saturating_sub(p.uncompressed_bytes) as f64 / bytes_per_s)
                 .round() as u64
@@ -456,7 +474,7 @@ fn progress_logger(dir: String) -> Arc<dyn Fn(&archiver::Progress) + Send + Sync
             mb(p.total_bytes_estimate),
             bytes_per_s / 1e6,
         );
-    })
+    }
 }
 
 /// The attribute a catalog error is about, when it is about one.
