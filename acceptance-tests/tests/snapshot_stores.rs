@@ -698,3 +698,65 @@ resource "testnet_snapshot_artifact" "s" {{
         "no artifact in state"
     );
 }
+
+#[test]
+fn s3_publish_that_never_gets_through_fails_cleanly() {
+    let Some(moto) = TestServer::moto() else {
+        return;
+    };
+    let (status, _) = http(moto.port, "PUT", "/snaps", b"");
+    assert_eq!(status, 200, "create bucket");
+    // Every connection dies once it has carried 3 MB: no 16 MiB part ever arrives, while small
+    // requests (create, abort, list) still do.
+    let (relay, cuts) = relay(moto.port, 400_000_000, 3_000_000, usize::MAX);
+    let mirror = Mirror::testnet();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("node");
+    make_source(&src, 40 * 1024 * 1024);
+    let mut wd = mirror.workdir();
+    wd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    wd.write(
+        "main.tf",
+        &format!(
+            r#"{PROVIDER_REQ}
+provider "testnet" {{
+  s3_endpoint         = "http://127.0.0.1:{relay}"
+  s3_force_path_style = true
+  s3_region           = "us-east-1"
+}}
+resource "testnet_snapshot_artifact" "s" {{
+  source_dir = "{src}"
+  store_url  = "s3://snaps/ghostnet"
+  network    = "ghostnet"
+  kind       = "rolling"
+  label      = "4"
+}}
+"#,
+            src = src.display()
+        ),
+    );
+    wd.init();
+    let started = Instant::now();
+    let r = wd
+        .apply()
+        .fails_with("Store request failed")
+        .fails_with("s3://snaps/ghostnet/ghostnet-rolling-4.tar.lz4")
+        .fails_with("no answer from the server after 5 attempt(s); check the endpoint and the network, then try again");
+    eprintln!(
+        "failed after {:.1} s and {} cut connections:\n{}",
+        started.elapsed().as_secs_f64(),
+        cuts.load(std::sync::atomic::Ordering::SeqCst),
+        r.stderr
+    );
+    let (_, listing) = http(moto.port, "GET", "/snaps?list-type=2", b"");
+    let listing = String::from_utf8_lossy(&listing).to_string();
+    assert!(!listing.contains("<Key>"), "objects left: {listing}");
+    let (_, uploads) = http(moto.port, "GET", "/snaps?uploads", b"");
+    let uploads = String::from_utf8_lossy(&uploads).to_string();
+    assert!(
+        !uploads.contains("<UploadId>"),
+        "uploads left open: {uploads}"
+    );
+    assert!(wd.resource("testnet_snapshot_artifact.s").is_none());
+}

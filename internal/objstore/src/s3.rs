@@ -210,7 +210,7 @@ impl S3Store {
             // Nothing usable came back: a timeout, a reset or a refused connection, after the
             // retries the settings allow.
             (None, None) => format!(
-                "no answer from the server after {} attempt(s): {}",
+                "no answer from the server after {} attempt(s); check the endpoint and the network, then try again: {}",
                 self.settings.max_attempts.max(1),
                 DisplayErrorContext(&err)
             ),
