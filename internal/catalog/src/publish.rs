@@ -170,7 +170,7 @@ pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<Art
         (Ok(p), Ok(s)) => (p, s),
         (Ok(_), Err(e)) => {
             // The store took a complete stream but the archiver reports a failure: not ours to keep.
-            remove_quietly(store, &[key.clone()]).await;
+            remove_quietly(store, std::slice::from_ref(&key)).await;
             return Err(e.into());
         }
         // The archiver's own error explains a broken stream better than the store's.

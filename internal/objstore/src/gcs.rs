@@ -269,7 +269,9 @@ impl GcsStore {
                         _ => {
                             return Err(StoreError::Io {
                                 url: self.url(key),
-                                detail: format!("{detail} (after {attempt} attempt(s))"),
+                                detail: format!(
+                                    "{detail} (no answer after {attempt} attempt(s); check the endpoint and the network, then try again)"
+                                ),
                             })
                         }
                     }
