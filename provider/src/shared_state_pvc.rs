@@ -902,6 +902,36 @@ mod tests {
     }
 
     #[test]
+    fn written_labels_include_ours_so_dropping_role_removes_it() {
+        let mut before = prior("1Gi");
+        before.set("testnet", Value::string("alpha"));
+        before.set("role", Value::string("genesis"));
+        before.set("labels", Value::string_map([("team", "infra")]));
+        let mut after = before.clone();
+        after.set("role", Value::Null);
+        after.set("labels", Value::string_map([("team", "core")]));
+        let patch = cluster::MetadataPatch::between(
+            &written_labels(&before),
+            &written_labels(&after),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
+        assert_eq!(patch.remove_labels, vec![cluster::LABEL_ROLE.to_string()]);
+        assert_eq!(patch.set_labels["team"], "core");
+        assert_eq!(patch.set_labels[cluster::LABEL_NETWORK], "alpha");
+        assert_eq!(
+            patch.set_labels[cluster::LABEL_MANAGED_BY],
+            cluster::MANAGED_BY
+        );
+    }
+
+    #[test]
+    fn cost_values_are_plain_numbers() {
+        assert_eq!(cost_value(2.0), Value::int(2));
+        assert_eq!(cost_value(1.7), Value::Number(tfplug::Number::Float(1.7)));
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
