@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use twox_hash::XxHash32;
 
 use crate::frame::{self, BLOCK_SIZE};
+use crate::pool::BufPool;
 use crate::walk::{self, Entry, Kind, Patterns};
 use crate::{ArchiveError, ArchiveOptions, ArchiveSummary, ByteStream, Progress};
 
@@ -183,13 +184,17 @@ pub(crate) fn start(
         .name("archiver-tar".into())
         .spawn(move || tar.run(te))
         .map_err(spawn_err)?;
+    // Compressed blocks in flight: the done channel, the reorder window, the stream channel and
+    // the consumer's own queue; more than that are allocated and freed.
+    let outs = BufPool::new(2 * pool + 4, frame::out_len());
     for i in 0..workers {
         let rx = work_rx.clone();
         let tx = done_tx.clone();
         let ctl = ctl.clone();
+        let outs = outs.clone();
         std::thread::Builder::new()
             .name(format!("archiver-lz4-{i}"))
-            .spawn(move || compress_loop(rx, tx, ctl))
+            .spawn(move || compress_loop(rx, tx, ctl, outs))
             .map_err(spawn_err)?;
     }
     drop(done_tx);
@@ -574,22 +579,21 @@ fn long_record(blocks: &mut Blocks<'_>, kind: EntryType, data: &[u8]) -> Result<
     blocks.zeros((512 - len % 512) % 512)
 }
 
-fn compress_loop(rx: Receiver<Work>, tx: Sender<Done>, ctl: Arc<Control>) {
+fn compress_loop(rx: Receiver<Work>, tx: Sender<Done>, ctl: Arc<Control>, outs: BufPool) {
     let mut table = lz4_flex::block::CompressTable::large();
-    let mut scratch = vec![0u8; frame::scratch_len()];
     while let Ok(w) = rx.recv() {
         if ctl.stopped() {
             return;
         }
         let done = match w {
             Work::Block { seq, buf, len } => {
-                let mut out = Vec::new();
-                frame::encode_block(&buf[..len], &mut scratch, &mut table, &mut out);
+                let mut out = outs.take();
+                let used = frame::encode_block(&buf[..len], &mut table, &mut out);
                 Done::Block {
                     seq,
                     buf,
                     len,
-                    out: Bytes::from(out),
+                    out: outs.share(out, used),
                 }
             }
             Work::End { seq, xxh, stats } => Done::End { seq, xxh, stats },

@@ -33,31 +33,31 @@ pub(crate) fn trailer(content_checksum: u32) -> [u8; 8] {
     t
 }
 
-/// Compresses one block into `out` (cleared first) with its 4-byte size prefix; stores the
-/// block uncompressed when compression would not make it smaller, as the format requires.
+/// Compresses one block straight into `out` after its 4-byte size prefix, and returns how many
+/// bytes of `out` the block takes. `out` must be [`out_len`] long; it is reused from block to
+/// block, so it is never cleared or reallocated. The block is stored uncompressed when
+/// compression would not make it smaller, as the format requires.
 pub(crate) fn encode_block(
     input: &[u8],
-    scratch: &mut [u8],
     table: &mut lz4_flex::block::CompressTable,
-    out: &mut Vec<u8>,
-) {
-    out.clear();
-    let compressed = lz4_flex::block::compress_into_with_table(input, scratch, table).ok();
+    out: &mut [u8],
+) -> usize {
+    let compressed = lz4_flex::block::compress_into_with_table(input, &mut out[4..], table).ok();
     match compressed {
         Some(n) if n < input.len() => {
-            out.reserve_exact(4 + n);
-            out.extend_from_slice(&(n as u32).to_le_bytes());
-            out.extend_from_slice(&scratch[..n]);
+            out[..4].copy_from_slice(&(n as u32).to_le_bytes());
+            4 + n
         }
         _ => {
-            out.reserve_exact(4 + input.len());
-            out.extend_from_slice(&(input.len() as u32 | 0x8000_0000).to_le_bytes());
-            out.extend_from_slice(input);
+            out[..4].copy_from_slice(&(input.len() as u32 | 0x8000_0000).to_le_bytes());
+            out[4..4 + input.len()].copy_from_slice(input);
+            4 + input.len()
         }
     }
 }
 
-/// Scratch space `encode_block` needs for a full block.
-pub(crate) fn scratch_len() -> usize {
-    lz4_flex::block::get_maximum_output_size(BLOCK_SIZE)
+/// Length of the output buffer `encode_block` needs for a full block: the size prefix plus the
+/// worst case of LZ4 (which is larger than the block stored raw).
+pub(crate) fn out_len() -> usize {
+    4 + lz4_flex::block::get_maximum_output_size(BLOCK_SIZE).max(BLOCK_SIZE)
 }

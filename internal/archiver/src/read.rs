@@ -1,19 +1,20 @@
 //! Reading archives back: [`crate::verify`] and [`crate::restore`] share one pipeline.
 //!
 //! ```text
-//! ByteStream --(async pump)--> "archiver-sha" thread: SHA-256 of the compressed bytes
-//!                          \--> decode thread: LZ4 frame (content checksum) -> tar entries
+//! ByteStream --(async pump)--> sha thread: SHA-256 of the compressed bytes
+//!                          \--> inflate thread: LZ4 frame (content checksum)
+//!                                  --1 MiB pooled chunks--> tar thread: entries (verify/restore)
 //! ```
 //!
-//! The decoder and the hash run on separate cores; both see the same `Bytes` (shared, not copied).
+//! Hashing, decompression and the tar walk run on separate threads, so a read-back uses every
+//! core; the hash and the inflater see the same `Bytes` (shared, not copied), and decompressed
+//! chunks circulate through a fixed pool, so memory stays flat.
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
-use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes};
@@ -21,6 +22,7 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::pool::BufPool;
 use crate::{ArchiveError, ByteStream, VerifySummary};
 
 /// Totals the decode thread reports.
@@ -30,12 +32,18 @@ struct Decoded {
     file_bytes: u64,
 }
 
+/// Decompressed bytes per chunk handed from the inflate thread to the tar thread.
+const CHUNK: usize = 1 << 20;
+/// Chunks queued between the inflate and tar threads.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
 pub(crate) async fn run(
     mut stream: ByteStream,
     into: Option<PathBuf>,
 ) -> Result<VerifySummary, ArchiveError> {
     let (dec_tx, dec_rx) = mpsc::channel::<Bytes>(4);
     let (sha_tx, mut sha_rx) = mpsc::channel::<Bytes>(4);
+    let (tar_tx, tar_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     let hasher = tokio::task::spawn_blocking(move || {
         let mut sha = Sha256::new();
         let mut n = 0u64;
@@ -45,7 +53,8 @@ pub(crate) async fn run(
         }
         (<[u8; 32]>::from(sha.finalize()), n)
     });
-    let decoder = tokio::task::spawn_blocking(move || decode(dec_rx, into.as_deref()));
+    let inflater = tokio::task::spawn_blocking(move || inflate(dec_rx, tar_tx));
+    let walker = tokio::task::spawn_blocking(move || walk_tar(tar_rx, into.as_deref()));
 
     let mut source_err = None;
     while let Some(item) = stream.next().await {
@@ -54,7 +63,7 @@ pub(crate) async fn run(
                 if b.is_empty() {
                     continue;
                 }
-                // A closed decoder channel means the decoder already failed; its error wins.
+                // A closed inflater channel means a later stage already failed; its error wins.
                 if dec_tx.send(b.clone()).await.is_err() {
                     break;
                 }
@@ -73,18 +82,55 @@ pub(crate) async fn run(
     let join = |e: tokio::task::JoinError| ArchiveError::Internal {
         detail: format!("reader thread failed: {e}"),
     };
-    let decoded = decoder.await.map_err(join)?;
+    let inflated = inflater.await.map_err(join)?;
+    let walked = walker.await.map_err(join)?;
     let (sha256, compressed_bytes) = hasher.await.map_err(join)?;
+    // The first cause wins: a broken source explains a bad frame, and a bad frame explains a
+    // tar stream that ends early.
     if let Some(e) = source_err {
         return Err(e);
     }
-    let d = decoded?;
+    inflated?;
+    let d = walked?;
     Ok(VerifySummary {
         sha256,
         compressed_bytes,
         uncompressed_bytes: d.file_bytes,
         file_count: d.files,
     })
+}
+
+/// Decompresses the LZ4 frame(s) into pooled chunks for the tar thread, to the very end, so the
+/// content checksum is always checked. Returns `Ok` early when the tar thread stopped reading
+/// (it failed, and its error is the one to report).
+fn inflate(rx: mpsc::Receiver<Bytes>, tx: mpsc::Sender<Bytes>) -> Result<(), ArchiveError> {
+    let mut frames = lz4_flex::frame::FrameDecoder::new(ChannelReader {
+        rx,
+        cur: Bytes::new(),
+    });
+    // Every chunk in flight, plus the one being filled and the one the tar thread reads.
+    let pool = BufPool::new(CHUNKS_IN_FLIGHT + 2, CHUNK);
+    loop {
+        let mut buf = pool.take();
+        let mut fill = 0;
+        while fill < CHUNK {
+            match frames.read(&mut buf[fill..]) {
+                Ok(0) => break,
+                Ok(n) => fill += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(classify_lz4(&e)),
+            }
+        }
+        if fill == 0 {
+            return Ok(());
+        }
+        if tx.blocking_send(pool.share(buf, fill)).is_err() {
+            return Ok(());
+        }
+        if fill < CHUNK {
+            return Ok(());
+        }
+    }
 }
 
 /// Blocking `Read` over the chunks the async pump forwards; closed channel = end of input.
@@ -105,28 +151,6 @@ impl Read for ChannelReader {
         buf[..n].copy_from_slice(&self.cur[..n]);
         self.cur.advance(n);
         Ok(n)
-    }
-}
-
-/// Remembers the first decoder error as a typed [`ArchiveError`], because by the time it has
-/// travelled through the tar reader only its text would be left.
-struct Recording<R> {
-    inner: R,
-    slot: Rc<RefCell<Option<ArchiveError>>>,
-}
-
-impl<R: Read> Read for Recording<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                let mut slot = self.slot.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(classify_lz4(&e));
-                }
-                Err(e)
-            }
-        }
     }
 }
 
@@ -161,21 +185,18 @@ fn classify_lz4(e: &io::Error) -> ArchiveError {
     }
 }
 
-fn decode(rx: mpsc::Receiver<Bytes>, into: Option<&Path>) -> Result<Decoded, ArchiveError> {
-    let slot = Rc::new(RefCell::new(None));
-    let reader = Recording {
-        inner: lz4_flex::frame::FrameDecoder::new(ChannelReader {
-            rx,
-            cur: Bytes::new(),
-        }),
-        slot: slot.clone(),
+/// Walks the decompressed tar stream: counts (verify) or extracts (restore) its entries.
+fn walk_tar(rx: mpsc::Receiver<Bytes>, into: Option<&Path>) -> Result<Decoded, ArchiveError> {
+    let reader = ChannelReader {
+        rx,
+        cur: Bytes::new(),
     };
+    // The reader itself never fails: a damaged frame ends the chunks early, and the inflate
+    // thread's typed error is reported instead of this one.
     let fail = |e: io::Error| -> ArchiveError {
-        slot.borrow_mut()
-            .take()
-            .unwrap_or_else(|| ArchiveError::CorruptTar {
-                detail: e.to_string(),
-            })
+        ArchiveError::CorruptTar {
+            detail: e.to_string(),
+        }
     };
     let mut out = Decoded::default();
     let mut ar = tar::Archive::new(reader);
@@ -205,7 +226,7 @@ fn decode(rx: mpsc::Receiver<Bytes>, into: Option<&Path>) -> Result<Decoded, Arc
         }
     }
     // The tar end marker comes before the frame's end mark and content checksum: read to the
-    // end so the checksum is actually checked.
+    // end so the inflate thread reaches them and checks the checksum.
     let mut rest = ar.into_inner();
     let mut tail = 0u64;
     loop {
@@ -214,9 +235,6 @@ fn decode(rx: mpsc::Receiver<Bytes>, into: Option<&Path>) -> Result<Decoded, Arc
             Ok(n) => tail += n as u64,
             Err(e) => return Err(fail(e)),
         }
-    }
-    if let Some(e) = slot.borrow_mut().take() {
-        return Err(e);
     }
     if !saw_entry && tail == 0 {
         return Err(ArchiveError::CorruptTar {
