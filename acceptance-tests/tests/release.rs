@@ -227,7 +227,7 @@ resource "testnet_storage_class" "fast" {{
 
     let providers = terraform(wd.path(), &cli_config, &["providers", "-no-color"]);
     assert!(
-        text(&providers).contains(&format!("provider[{SOURCE}] = {VERSION}")),
+        text(&providers).contains(&format!("provider[{SOURCE}] {VERSION}")),
         "{}",
         text(&providers)
     );
