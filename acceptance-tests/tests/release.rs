@@ -295,3 +295,28 @@ resource "testnet_storage_class" "fast" {{
         hashes[0]
     );
 }
+
+/// The library check refuses binaries that would need more than glibc on the runner, naming the
+/// library, and files that are not executables at all.
+#[test]
+fn release_check_refuses_binaries_needing_more_than_glibc() {
+    let script = workspace_root().join("scripts/release");
+    let cases = [
+        // unzip links libbz2 (and the tests need unzip anyway).
+        (
+            "/usr/bin/unzip",
+            "needs libraries beyond glibc: libbz2.so.1.0",
+        ),
+        ("README.md", "is not an ELF executable"),
+    ];
+    for (file, expected) in cases {
+        let out = Command::new(&script)
+            .args(["--check-binary", file])
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run scripts/release");
+        assert!(!out.status.success(), "{file} passed the check");
+        assert!(text(&out).contains(expected), "{file}: {}", text(&out));
+    }
+}
