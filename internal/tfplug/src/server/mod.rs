@@ -950,10 +950,13 @@ impl Rpc for ProviderServer {
     }
 }
 
+/// `get_provider_schema_optional`: schemas are fixed when the server is built and no RPC depends
+/// on GetProviderSchema having been called, so Terraform may reuse the schema it fetched from the
+/// first instance instead of asking every provider process it starts during one command.
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
         plan_destroy: true,
-        get_provider_schema_optional: false,
+        get_provider_schema_optional: true,
         move_resource_state: true,
     }
 }
