@@ -82,6 +82,14 @@ pub enum Source {
     InCluster,
 }
 
+/// `~/x` means `x` in the home directory, as in kubectl; Terraform passes the text unexpanded.
+fn expand_home(path: &Path, home: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
 /// Which source applies, decided from the config and a view of the environment. Pure so that the
 /// precedence rules are unit-tested without touching the process environment.
 pub fn resolve_source(
@@ -100,13 +108,18 @@ pub fn resolve_source(
     if !cfg.kubeconfig_paths.is_empty() {
         // Named explicitly: a missing file is an error, not a reason to fall through.
         return Ok(Source::Kubeconfig {
-            paths: cfg.kubeconfig_paths.clone(),
+            paths: cfg
+                .kubeconfig_paths
+                .iter()
+                .map(|p| expand_home(p, home))
+                .collect(),
             context,
         });
     }
     let mut tried = Vec::new();
     if let Some(list) = env("KUBECONFIG").filter(|v| !v.is_empty()) {
         let paths: Vec<PathBuf> = std::env::split_paths(&list)
+            .map(|p| expand_home(&p, home))
             .filter(|p| !p.as_os_str().is_empty() && p.exists())
             .collect();
         if !paths.is_empty() {
@@ -645,6 +658,26 @@ mod tests {
             ("KUBERNETES_SERVICE_HOST", "10.0.0.1"),
         ]);
         assert_eq!(resolve_source(&cfg, &env, None).unwrap(), Source::Explicit);
+    }
+
+    #[test]
+    fn tilde_in_a_kubeconfig_path_is_the_home_directory() {
+        let home = Path::new("/home/op");
+        let cfg = ConnectionConfig {
+            kubeconfig_paths: vec![PathBuf::from("~/.kube/config"), PathBuf::from("/x/~y")],
+            ..Default::default()
+        };
+        let env = env_of(&[]);
+        assert_eq!(
+            resolve_source(&cfg, &env, Some(home)).unwrap(),
+            Source::Kubeconfig {
+                paths: vec![
+                    PathBuf::from("/home/op/.kube/config"),
+                    PathBuf::from("/x/~y")
+                ],
+                context: None,
+            }
+        );
     }
 
     #[test]

@@ -55,13 +55,13 @@ impl std::fmt::Display for ObjectRef {
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     /// No configuration source gave a cluster to talk to.
-    #[error("no Kubernetes cluster configured: tried {tried}. Set `host` (and a token or client certificate), point `kubeconfig_paths` or KUBECONFIG at a kubeconfig, or set TESTNET_KUBE_HOST/TESTNET_KUBE_TOKEN")]
+    #[error("no Kubernetes cluster configured: tried {tried}. Set `host` (and a token or client certificate), point `kubeconfig_path` or KUBECONFIG at a kubeconfig, or set TESTNET_KUBE_HOST/TESTNET_KUBE_TOKEN")]
     NoConfiguration {
         /// The sources looked at, in order.
         tried: String,
     },
     /// A kubeconfig file could not be read or parsed, or describes an unusable cluster/user.
-    #[error("bad kubeconfig {path}: {reason}. Fix the file or point `kubeconfig_paths`/KUBECONFIG at a valid one")]
+    #[error("bad kubeconfig {path}: {reason}. Fix the file or point `kubeconfig_path`/KUBECONFIG at a valid one")]
     BadKubeconfig {
         /// The file(s) involved, colon-separated.
         path: String,
@@ -69,7 +69,7 @@ pub enum ClusterError {
         reason: String,
     },
     /// The requested context is not in the kubeconfig.
-    #[error("context {context:?} is not in kubeconfig {path}; available contexts: {}. Set `context` (or TESTNET_KUBE_CONTEXT) to one of them", available.join(", "))]
+    #[error("context {context:?} is not in kubeconfig {path}; available contexts: {}. Set `kube_context` (or TESTNET_KUBE_CONTEXT) to one of them", available.join(", "))]
     UnknownContext {
         /// The context asked for.
         context: String,
