@@ -294,6 +294,35 @@ resource "testnet_storage_class" "fast" {{
         "h1 hash {} is not the one terraform recorded:\n{lock}",
         hashes[0]
     );
+
+    // Vendored with the configuration (the Terraform Cloud guide's second way): the mirror
+    // directory copied to terraform.d/plugins is found with no CLI configuration at all.
+    let vendored = tempfile::tempdir().expect("tempdir");
+    let plugins = vendored
+        .path()
+        .join("terraform.d/plugins/registry.terraform.io/testnet-infra/testnet");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    for f in [
+        zip_name.clone(),
+        "index.json".into(),
+        format!("{VERSION}.json"),
+    ] {
+        std::fs::copy(script_mirror.join(&f), plugins.join(&f)).expect("copy mirror file");
+    }
+    std::fs::copy(wd.path().join("main.tf"), vendored.path().join("main.tf")).expect("main.tf");
+    let empty_config = vendored.path().join("empty.tfrc");
+    std::fs::write(&empty_config, "").expect("empty CLI config");
+    let init = terraform(
+        vendored.path(),
+        &empty_config,
+        &["init", "-input=false", "-no-color"],
+    );
+    assert!(
+        text(&init).contains(&format!("Installed testnet-infra/testnet v{VERSION}")),
+        "{}",
+        text(&init)
+    );
+    terraform(vendored.path(), &empty_config, &["validate", "-no-color"]);
 }
 
 /// The library check refuses binaries that would need more than glibc on the runner, naming the
