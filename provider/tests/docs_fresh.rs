@@ -48,3 +48,55 @@ fn committed_docs_are_generated_from_the_current_schemas() {
             .join("\n")
     );
 }
+
+/// Links between pages (and to the guide) and to nested-schema anchors resolve, in the generated
+/// pages and in the hand-written guides beside them.
+#[test]
+fn links_in_docs_resolve() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let docs_dir = root.join("docs");
+    let mut pages = Vec::new();
+    let mut dirs = vec![docs_dir.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read docs dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "md") {
+                pages.push(p);
+            }
+        }
+    }
+    assert!(pages.len() >= 9, "{pages:?}");
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("read page");
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("](") {
+            rest = &rest[i + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let target = &rest[..end];
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let dest = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().expect("page dir").join(file)
+            };
+            let ok = match std::fs::read_to_string(&dest) {
+                Err(_) => false,
+                Ok(_) if anchor.is_empty() => true,
+                Ok(t) => t.contains(&format!("<a id=\"{anchor}\"></a>")),
+            };
+            if !ok {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
