@@ -361,3 +361,72 @@ fn release_check_refuses_binaries_needing_more_than_glibc() {
         assert!(text(&out).contains(&expected), "{file}: {}", text(&out));
     }
 }
+
+/// With `GPG_FINGERPRINT` (what a private registry requires), the SHA256SUMS file gets a detached
+/// signature that gpg verifies. Uses a throwaway key in a temporary keyring.
+#[test]
+fn release_signs_sha256sums_when_given_a_key() {
+    if Command::new("gpg").arg("--version").output().is_err() {
+        eprintln!("gpg not installed: signing not checked");
+        return;
+    }
+    let home = tempfile::tempdir().expect("tempdir");
+    let gpg = |args: &[&str]| {
+        run(Command::new("gpg")
+            .env("GNUPGHOME", home.path())
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args))
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "Release Test <release-test@example.invalid>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let listed = gpg(&["--with-colons", "--list-secret-keys"]);
+    let fingerprint = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .find(|l| l.starts_with("fpr:"))
+        .and_then(|l| l.split(':').nth(9))
+        .expect("fingerprint")
+        .to_string();
+
+    let out = tempfile::tempdir().expect("tempdir");
+    run(Command::new(workspace_root().join("scripts/release"))
+        .arg("--out")
+        .arg(out.path())
+        .env("GNUPGHOME", home.path())
+        .env("GPG_FINGERPRINT", &fingerprint)
+        .current_dir(workspace_root()));
+    let sums = out
+        .path()
+        .join(format!("terraform-provider-testnet_{VERSION}_SHA256SUMS"));
+    let sig = out.path().join(format!(
+        "terraform-provider-testnet_{VERSION}_SHA256SUMS.sig"
+    ));
+    let verified = gpg(&[
+        "--verify",
+        &sig.display().to_string(),
+        &sums.display().to_string(),
+    ]);
+    assert!(
+        text(&verified).contains("Good signature"),
+        "{}",
+        text(&verified)
+    );
+    // A changed SHA256SUMS no longer verifies.
+    std::fs::write(&sums, "0000  tampered\n").expect("tamper");
+    let bad = Command::new("gpg")
+        .env("GNUPGHOME", home.path())
+        .args(["--batch", "--verify"])
+        .arg(&sig)
+        .arg(&sums)
+        .output()
+        .expect("run gpg");
+    assert!(!bad.status.success(), "{}", text(&bad));
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", home.path())
+        .args(["--kill", "gpg-agent"])
+        .status();
+}
