@@ -58,6 +58,14 @@ fn terraform(dir: &Path, cli_config: &Path, args: &[&str]) -> Output {
         .env_remove("TF_PLUGIN_CACHE_DIR"))
 }
 
+/// The cargo profile packaged: `dev` unless `TESTNET_RELEASE_PROFILE` says otherwise. The
+/// packaging steps are the same; an optimised build of every dependency would add many minutes of
+/// both cores to the suite for no packaging fact (`scripts/release` without `--profile` builds
+/// `release`, and `--check-binary` checks that binary's libraries the same way).
+fn profile() -> String {
+    std::env::var("TESTNET_RELEASE_PROFILE").unwrap_or_else(|_| "dev".into())
+}
+
 #[test]
 fn release_zip_installs_from_a_packed_mirror_and_serves_plans() {
     let out = tempfile::tempdir().expect("tempdir");
@@ -69,6 +77,7 @@ fn release_zip_installs_from_a_packed_mirror_and_serves_plans() {
     let released = run(Command::new(workspace_root().join("scripts/release"))
         .arg("--out")
         .arg(out.path())
+        .args(["--profile", &profile()])
         .env_remove("GPG_FINGERPRINT")
         .current_dir(workspace_root()));
     let printed = String::from_utf8_lossy(&released.stdout);
@@ -396,6 +405,7 @@ fn release_signs_sha256sums_when_given_a_key() {
     run(Command::new(workspace_root().join("scripts/release"))
         .arg("--out")
         .arg(out.path())
+        .args(["--profile", &profile()])
         .env("GNUPGHOME", home.path())
         .env("GPG_FINGERPRINT", &fingerprint)
         .current_dir(workspace_root()));
