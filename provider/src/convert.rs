@@ -69,7 +69,7 @@ pub fn catalog_error(e: &catalog::CatalogError, attr: Option<&str>, diags: &mut 
             "Snapshot verification failed; nothing was published"
         }
         catalog::CatalogError::CorruptDocument { .. } => "Snapshot index is corrupt",
-        catalog::CatalogError::Cancelled { .. } => "Interrupted; nothing was published",
+        catalog::CatalogError::Cancelled => "Interrupted; nothing was published",
         _ => "Snapshot operation failed",
     };
     match attr {

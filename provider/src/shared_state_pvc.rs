@@ -364,9 +364,9 @@ impl SharedStatePvc {
                 Some(c) => unknown_or_null(format!(
                     "estimated_monthly_cost_usd is null: storage class {c:?} matches no key of the provider's storage_prices ({keys}) and does not exist in the cluster. Add `storage_prices = {{ \"{c}\" = <USD per GiB-month> }}` to the provider block."
                 )),
-                None => Cost::Unpriced(format!(
-                    "estimated_monthly_cost_usd is null: the claim sets no storage_class_name and the cluster has no default storage class to price. Set storage_class_name."
-                )),
+                None => Cost::Unpriced(
+                    "estimated_monthly_cost_usd is null: the claim sets no storage_class_name and the cluster has no default storage class to price. Set storage_class_name.".into(),
+                ),
             },
             Err(e) => {
                 tracing::warn!(error = %e, class = %shown, "cannot read the storage class for the cost estimate");

@@ -100,7 +100,7 @@ impl fmt::Display for Quantity {
         let mut best = b.to_string();
         if b != 0 {
             for (suffix, mult) in BINARY.iter().chain(DECIMAL.iter()) {
-                if b % mult == 0 {
+                if b.is_multiple_of(*mult) {
                     let cand = format!("{}{}", b / mult, suffix);
                     if cand.len() < best.len() {
                         best = cand;
