@@ -88,7 +88,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut copy = vec![0u8; BLOCK];
     let t = cpu_now();
     for b in &blocks {
-        copy[..b.len()].copy_from_slice(b);
+        copy[..b.len()].copy_from_slice(std::hint::black_box(b));
+        std::hint::black_box(&mut copy);
     }
     rate("memcpy", data.len(), cpu_now() - t);
     Ok(())
