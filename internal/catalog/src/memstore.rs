@@ -86,6 +86,7 @@ impl MemStore {
             version: Version(o.version.to_string()),
             sha256: (with_sha && self.attest_sha256).then(|| Sha256::digest(&o.data).into()),
             content_type: o.content_type.clone(),
+            confirmed: false,
         }
     }
 

@@ -310,6 +310,9 @@ async fn check_upload(
     }
     let stored_sha = match put.sha256 {
         Some(s) => hex(&s),
+        // The store checked that it holds exactly the bytes it was handed, which are the bytes
+        // the archiver hashed in flight.
+        None if put.confirmed => meta.sha256.clone(),
         None => hash_object(store, key).await?.0,
     };
     if stored_sha != meta.sha256 {

@@ -329,6 +329,7 @@ impl GcsStore {
             version: Version(o.generation.unwrap_or_default()),
             sha256: None,
             content_type: o.content_type,
+            confirmed: false,
         })
     }
 
@@ -384,6 +385,7 @@ impl GcsStore {
             version: Version(generation),
             sha256: confirmed.then_some(sha),
             content_type: obj.content_type.or_else(|| content_type.clone()),
+            confirmed: false,
         })
     }
 

@@ -35,6 +35,10 @@ pub struct ObjectMeta {
     /// SHA-256 of the whole object as the store attests it, where the store can.
     pub sha256: Option<[u8; 32]>,
     pub content_type: Option<String>,
+    /// Set by a streamed write when the store compared what it now holds with the bytes it was
+    /// handed (the local store re-reads the file under a CRC32C) instead of attesting a SHA-256:
+    /// a caller that hashed those bytes itself needs no second SHA-256 pass.
+    pub confirmed: bool,
 }
 
 /// When a write may happen.
@@ -94,7 +98,8 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// Streams a large object. The object becomes visible only when complete; on error or
     /// cancellation nothing is left (no temporary file, no open multipart upload). The store
     /// confirms the bytes it holds (S3 checksums, GCS CRC32C, a local re-read) and returns
-    /// their SHA-256 in `ObjectMeta::sha256`.
+    /// their SHA-256 in `ObjectMeta::sha256`, or sets `ObjectMeta::confirmed` when it checked
+    /// the stored bytes against the bytes it received without a SHA-256.
     async fn put_stream(&self, key: &str, body: ByteStream, opts: PutOptions)
         -> Result<ObjectMeta>;
 

@@ -363,6 +363,7 @@ impl S3Store {
             version: etag.map(Version).unwrap_or(head.version),
             sha256: confirmed.then_some(sha),
             content_type: head.content_type.or_else(|| opts.content_type.clone()),
+            confirmed: false,
         })
     }
 
@@ -874,6 +875,7 @@ impl ObjectStore for S3Store {
             version: Version(resp.e_tag().unwrap_or_default().to_string()),
             sha256: decode_sha256(resp.checksum_sha256(), resp.checksum_type(), resp.e_tag()),
             content_type: resp.content_type().map(str::to_string),
+            confirmed: false,
         };
         let data = resp
             .body
@@ -940,6 +942,7 @@ impl ObjectStore for S3Store {
                 version: Version(r.e_tag().unwrap_or_default().to_string()),
                 sha256: decode_sha256(r.checksum_sha256(), r.checksum_type(), r.e_tag()),
                 content_type: r.content_type().map(str::to_string),
+                confirmed: false,
             })),
             Err(e) => match self.map_err(key, e) {
                 StoreError::NotFound { .. } => Ok(None),
@@ -994,6 +997,7 @@ impl ObjectStore for S3Store {
                     version: Version(o.e_tag().unwrap_or_default().to_string()),
                     sha256: None,
                     content_type: None,
+                    confirmed: false,
                 });
             }
             match resp.next_continuation_token() {
