@@ -698,3 +698,143 @@ async fn acc_lock_contention() {
     lock_race_one_winner(&c).await;
     lock_mutual_exclusion(&c).await;
 }
+
+// ---------------------------------------------------------------- metadata, exec, prices
+
+async fn claim_metadata_patch(c: &Cluster) {
+    let ns = namespace(c).await;
+    let sc = class(c, VolumeBindingMode::WaitForFirstConsumer, false).await;
+    let mut spec = claim(&ns, "meta", &sc, "1Gi");
+    spec.labels.insert("keep".into(), "1".into());
+    spec.labels.insert("drop".into(), "1".into());
+    spec.annotations.insert("note".into(), "a".into());
+    let created = c.create_claim(&spec).await.expect("create claim");
+    let old_labels = spec.effective_labels();
+    let old_annotations = spec.annotations.clone();
+    spec.labels.remove("drop");
+    spec.labels.insert("keep".into(), "2".into());
+    spec.role = None;
+    spec.annotations.clear();
+    let patch = MetadataPatch::between(
+        &old_labels,
+        &spec.effective_labels(),
+        &old_annotations,
+        &spec.annotations,
+    );
+    let patched = c
+        .patch_claim_metadata(&ns, "meta", &patch)
+        .await
+        .expect("patch metadata");
+    assert_eq!(patched.uid, created.uid);
+    assert_eq!(patched.labels, spec.effective_labels());
+    assert!(!patched.annotations.contains_key("note"));
+    assert_eq!(patched.requested, created.requested);
+    let missing = c.patch_claim_metadata(&ns, "nope", &patch).await;
+    assert!(
+        matches!(missing, Err(ClusterError::NotFound { .. })),
+        "{missing:?}"
+    );
+    c.delete_storage_class(&sc).await.expect("cleanup class");
+}
+
+#[tokio::test]
+async fn sandbox_claim_metadata_patch() {
+    with_sandbox!(sb, c);
+    claim_metadata_patch(&c).await;
+}
+
+#[tokio::test]
+async fn acc_claim_metadata_patch() {
+    with_acc!(c);
+    claim_metadata_patch(&c).await;
+}
+
+/// An exec plugin script printing `body` (or failing with `stderr` when `exit` is non-zero).
+fn plugin(dir: &std::path::Path, name: &str, script: &str) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).expect("write plugin");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p.display().to_string()
+}
+
+#[tokio::test]
+async fn exec_plugin_token_and_failures() {
+    let Some(sb) = sandbox() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exec = |command: String, token: &str| ConnectionConfig {
+        kubeconfig_paths: vec![sb.kubeconfig.clone()],
+        exec: Some(ExecConfig {
+            api_version: "client.authentication.k8s.io/v1beta1".into(),
+            command,
+            args: vec![],
+            env: vec![("SECRET_TOKEN".into(), token.into())],
+        }),
+        ..Default::default()
+    };
+    let good = plugin(
+        dir.path(),
+        "good",
+        r#"printf '{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","status":{"token":"%s"}}' "$SECRET_TOKEN""#,
+    );
+    let c = connect(&exec(good.clone(), &sb.token))
+        .await
+        .expect("connect with plugin");
+    c.check().await.expect("plugin token accepted");
+
+    let c = connect(&exec(good, "wrong")).await.expect("connect");
+    assert!(
+        matches!(c.check().await, Err(ClusterError::Unauthorized { .. })),
+        "a wrong plugin token is Unauthorized"
+    );
+
+    let failing = plugin(dir.path(), "failing", "echo 'please log in' >&2; exit 3");
+    match connect(&exec(failing.clone(), "s3cret")).await {
+        Err(e @ ClusterError::CredentialPlugin { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&failing) && msg.contains("please log in"),
+                "{msg}"
+            );
+            assert!(msg.contains("exit status: 3"), "{msg}");
+            assert!(!msg.contains("s3cret"), "plugin environment leaked: {msg}");
+        }
+        other => panic!("expected CredentialPlugin, got {other:?}"),
+    }
+    let garbage = plugin(dir.path(), "garbage", "echo not json at all: [");
+    assert!(matches!(
+        connect(&exec(garbage, "x")).await,
+        Err(ClusterError::CredentialPlugin { detail, .. }) if detail.contains("not an ExecCredential")
+    ));
+    let missing = dir.path().join("missing").display().to_string();
+    assert!(matches!(
+        connect(&exec(missing, "x")).await,
+        Err(ClusterError::CredentialPlugin { detail, .. }) if detail.contains("could not be started")
+    ));
+}
+
+#[tokio::test]
+async fn prices_from_the_class_in_the_cluster() {
+    with_sandbox!(sb, c);
+    let table = PriceTable::default();
+    let (prov, params) = tier_preset(Cloud::Aws, Tier::Standard);
+    let mut spec = StorageClassSpec::new(&unique("bulk"), prov);
+    spec.parameters = params;
+    let info = c.create_storage_class(&spec).await.expect("create class");
+    let p = table.by_class(&info).expect("priced by preset");
+    assert_eq!((p.usd_per_gib_month, p.key.as_str()), (0.04, "standard"));
+    let mut labelled = StorageClassSpec::new(&unique("local"), "rancher.io/local-path");
+    labelled.labels.insert(LABEL_TIER.into(), "ssd".into());
+    let read_back = {
+        c.create_storage_class(&labelled).await.expect("create");
+        c.get_storage_class(&labelled.name)
+            .await
+            .expect("get")
+            .expect("exists")
+    };
+    assert_eq!(
+        table.by_class(&read_back).map(|p| p.usd_per_gib_month),
+        Some(0.17)
+    );
+    assert_eq!(monthly_cost(parse_quantity("100Gi").unwrap(), 0.17), 17.0);
+}
