@@ -1013,8 +1013,19 @@ fn demo_runs_twice_and_destroys() {
 /// Ctrl-C or closing the terminal does) and returns the exit code and everything it printed.
 fn interrupt_demo(demo: &Demo, marker: &str, signal: &str) -> (i32, String) {
     use std::os::unix::process::CommandExt;
-    let mut child = demo
-        .command(&[])
+    let mut command = demo.command(&[]);
+    // As from a terminal: a test runner started in the background (`cmd &` in a script, as CI
+    // may do) passes SIGINT down ignored, and bash can neither trap nor reset a signal ignored
+    // on entry, so the demo could never see the Ctrl-C this test sends.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = command
         .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
