@@ -7,7 +7,10 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::{cargo_build, workspace_root};
 
@@ -202,6 +205,92 @@ impl KubeServer {
     }
 }
 
+/// Reads and writes an API server directly with its kubeconfig's first cluster and user (token +
+/// CA, as both the sandbox and `scripts/kube-real` write them), so tests check what the server
+/// holds rather than what Terraform believes.
+pub struct KubeApi {
+    pub url: String,
+    pub token: String,
+    agent: ureq::Agent,
+}
+
+impl KubeApi {
+    pub fn new(kubeconfig: &Path) -> KubeApi {
+        use base64::Engine as _;
+        let text = std::fs::read_to_string(kubeconfig).expect("read kubeconfig");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("kubeconfig is YAML");
+        let cluster = &doc["clusters"][0]["cluster"];
+        let ca = base64::engine::general_purpose::STANDARD
+            .decode(
+                cluster["certificate-authority-data"]
+                    .as_str()
+                    .expect("kubeconfig has certificate-authority-data")
+                    .trim(),
+            )
+            .expect("CA data is base64");
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&ca)
+            .filter_map(|i| match i {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let tls = ureq::tls::TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
+            .build();
+        KubeApi {
+            url: cluster["server"]
+                .as_str()
+                .expect("kubeconfig has a server")
+                .trim_end_matches('/')
+                .to_string(),
+            token: doc["users"][0]["user"]["token"]
+                .as_str()
+                .expect("kubeconfig user has a token")
+                .to_string(),
+            agent: ureq::Agent::config_builder()
+                .tls_config(tls)
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+        }
+    }
+
+    /// The object at `path`, or `None` when the server answers 404; any other answer panics.
+    pub fn get(&self, path: &str) -> Option<Value> {
+        let mut resp = self
+            .agent
+            .get(format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Accept", "application/json")
+            .call()
+            .unwrap_or_else(|e| panic!("GET {}{path}: {e}", self.url));
+        let code = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().expect("read body");
+        match code {
+            404 => None,
+            200 => Some(serde_json::from_str(&body).expect("JSON body")),
+            _ => panic!("GET {}{path}: {code} {body}", self.url),
+        }
+    }
+
+    /// POSTs `body` to `path`; returns the status and the answer's text.
+    pub fn post(&self, path: &str, body: &Value) -> (u16, String) {
+        let mut resp = self
+            .agent
+            .post(format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap_or_else(|e| panic!("POST {}{path}: {e}", self.url));
+        let code = resp.status().as_u16();
+        (code, resp.body_mut().read_to_string().unwrap_or_default())
+    }
+}
+
 /// A test server process started from the cache of `scripts/test-servers`; killed on drop.
 pub struct TestServer {
     pub name: &'static str,
@@ -222,6 +311,10 @@ impl TestServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    pub fn addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+
     /// Where the server keeps its log and data.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -231,8 +324,8 @@ impl TestServer {
     /// 1 KiB so tests can exercise multipart with small objects. `None` when not installed and
     /// `TESTNET_SKIP_CLOUD_TESTS=1`.
     pub fn moto() -> Option<TestServer> {
-        let bin = installed("venv/bin/moto_server")?;
-        Some(Self::start("moto_server", |port| {
+        let bin = installed("TESTNET_MOTO", "venv/bin/moto_server")?;
+        Some(Self::start("moto_server", |port, _| {
             let mut c = Command::new(&bin);
             c.args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("S3_UPLOAD_PART_MIN_SIZE", "1024");
@@ -242,8 +335,8 @@ impl TestServer {
 
     /// `gcp-storage-emulator` (PyPI), in memory.
     pub fn gcs_emulator() -> Option<TestServer> {
-        let bin = installed("venv/bin/gcp-storage-emulator")?;
-        Some(Self::start("gcp-storage-emulator", |port| {
+        let bin = installed("TESTNET_GCS_EMULATOR", "venv/bin/gcp-storage-emulator")?;
+        Some(Self::start("gcp-storage-emulator", |port, _| {
             let mut c = Command::new(&bin);
             c.args([
                 "start",
@@ -257,15 +350,30 @@ impl TestServer {
         }))
     }
 
+    /// s3s-fs (crates.io), which checks SigV4 signatures and `x-amz-checksum-sha256`; it serves
+    /// the directory `dir()/data` with these credentials.
+    pub fn s3s_fs(access_key: &str, secret_key: &str) -> Option<TestServer> {
+        let bin = installed("TESTNET_S3S_FS", "s3s-fs/bin/s3s-fs")?;
+        Some(Self::start("s3s-fs", |port, dir| {
+            let root = dir.join("data");
+            std::fs::create_dir_all(&root).expect("s3s-fs data dir");
+            let mut c = Command::new(&bin);
+            c.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", access_key, "--secret-key", secret_key])
+                .arg(root);
+            c
+        }))
+    }
+
     /// Starts the server on a free port, retrying on another port when it exits before
     /// listening (a port taken between choosing and binding).
-    fn start(name: &'static str, command: impl Fn(u16) -> Command) -> TestServer {
+    fn start(name: &'static str, command: impl Fn(u16, &Path) -> Command) -> TestServer {
         let mut last_log = String::new();
         for _ in 0..3 {
             let dir = tempfile::tempdir().expect("temp dir");
             let log = std::fs::File::create(dir.path().join("server.log")).expect("server log");
             let port = free_port();
-            let child = command(port)
+            let child = command(port, dir.path())
                 .current_dir(dir.path())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("server log"))
@@ -299,9 +407,39 @@ impl TestServer {
     }
 }
 
-/// The path of an installed test server, or `None` (skip) when `TESTNET_SKIP_CLOUD_TESTS=1`.
-fn installed(rel: &str) -> Option<PathBuf> {
-    let path = cache_dir().join(rel);
+/// One plain HTTP/1.0 request (no keep-alive, no chunking) with a JSON body; returns status
+/// and body, from a test server on a loopback port. moto accepts it unsigned when it carries a dummy SigV4 header, which GCS ignores.
+pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n",
+        body.len()
+    )
+    .expect("send request");
+    s.write_all(body).expect("send body");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read response");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, buf[split + 4..].to_vec())
+}
+
+/// The path of an installed test server (`env_var` overrides the cache), or `None` (skip) when
+/// it is missing and `TESTNET_SKIP_CLOUD_TESTS=1`.
+fn installed(env_var: &str, rel: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join(rel));
     if path.is_file() {
         return Some(path);
     }

@@ -13,12 +13,10 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acceptance_tests::servers::KubeServer;
+use acceptance_tests::servers::{KubeApi, KubeServer};
 use acceptance_tests::{flatten, workspace_root, Mirror, Workdir};
-use base64::Engine;
 use serde_json::{json, Value};
 
 /// Root modules under `examples/` and the test that applies each one. A new example directory
@@ -180,85 +178,24 @@ fn url_to_path(url: &str) -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Reading what a Kubernetes API server holds.
 
-/// Reads one API server with the credentials of its kubeconfig (token + CA, as the sandbox's).
-struct KubeReader {
-    url: String,
-    token: String,
-    agent: ureq::Agent,
-}
+/// Reads one API server with the credentials of its kubeconfig, with the lookups these tests
+/// need on top of the harness's `KubeApi`.
+struct KubeReader(KubeApi);
 
 impl KubeReader {
     fn new(kubeconfig: &Path) -> KubeReader {
-        let text = std::fs::read_to_string(kubeconfig).expect("read kubeconfig");
-        let cfg: serde_yaml::Value = serde_yaml::from_str(&text).expect("kubeconfig YAML");
-        let cluster = &cfg["clusters"][0]["cluster"];
-        let url = cluster["server"]
-            .as_str()
-            .expect("server")
-            .trim_end_matches('/')
-            .to_owned();
-        let ca = base64::engine::general_purpose::STANDARD
-            .decode(
-                cluster["certificate-authority-data"]
-                    .as_str()
-                    .expect("CA data"),
-            )
-            .expect("CA base64");
-        let token = cfg["users"][0]["user"]["token"]
-            .as_str()
-            .expect("token")
-            .to_owned();
-        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&ca)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
-        let tls = ureq::tls::TlsConfig::builder()
-            .unversioned_rustls_crypto_provider(Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        KubeReader { url, token, agent }
+        KubeReader(KubeApi::new(kubeconfig))
     }
 
     /// The object at `path`, or `None` when the server answers 404.
     fn get(&self, path: &str) -> Option<Value> {
-        let mut resp = self
-            .agent
-            .get(format!("{}{path}", self.url))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .header("Accept", "application/json")
-            .call()
-            .unwrap_or_else(|e| panic!("GET {}{path}: {e}", self.url));
-        let code = resp.status().as_u16();
-        let body = resp.body_mut().read_to_string().expect("read body");
-        match code {
-            404 => None,
-            200 => Some(serde_json::from_str(&body).expect("JSON body")),
-            _ => panic!("GET {}{path}: {code} {body}", self.url),
-        }
+        self.0.get(path)
     }
 
     /// POSTs `body` to `path`; the object must be created.
     fn create(&self, path: &str, body: Value) {
-        let mut resp = self
-            .agent
-            .post(format!("{}{path}", self.url))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .header("Content-Type", "application/json")
-            .send(body.to_string())
-            .unwrap_or_else(|e| panic!("POST {}{path}: {e}", self.url));
-        let code = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        assert_eq!(code, 201, "POST {}{path}: {text}", self.url);
+        let (code, text) = self.0.post(path, &body);
+        assert_eq!(code, 201, "POST {}{path}: {text}", self.0.url);
     }
 
     /// Names of the items of a list at `path`.

@@ -7,94 +7,10 @@
 //! names and the class as the cluster holds it, so the sandbox is enough.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
-use acceptance_tests::servers::KubeServer;
+use acceptance_tests::servers::{KubeApi, KubeServer};
 use acceptance_tests::{flatten, Mirror, Workdir};
 use serde_json::{json, Value as Json};
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
-
-/// Server URL, CA and token of a kubeconfig's first cluster and user (what both of our servers
-/// write), so tests can check objects without going through the provider.
-struct Api {
-    url: String,
-    token: String,
-    agent: ureq::Agent,
-}
-
-fn kubeconfig_field<'a>(
-    doc: &'a serde_yaml::Value,
-    list: &str,
-    inner: &str,
-) -> &'a serde_yaml::Value {
-    &doc[list][0][inner]
-}
-
-impl Api {
-    fn of(kubeconfig: &Path) -> Api {
-        use base64::Engine as _;
-        let text = std::fs::read_to_string(kubeconfig).expect("read kubeconfig");
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("kubeconfig is YAML");
-        let cluster = kubeconfig_field(&doc, "clusters", "cluster");
-        let user = kubeconfig_field(&doc, "users", "user");
-        let ca = base64::engine::general_purpose::STANDARD
-            .decode(
-                cluster["certificate-authority-data"]
-                    .as_str()
-                    .expect("kubeconfig has certificate-authority-data")
-                    .trim(),
-            )
-            .expect("CA data is base64");
-        let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&ca)
-            .filter_map(|i| match i {
-                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
-        let tls = TlsConfig::builder()
-            .unversioned_rustls_crypto_provider(Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .root_certs(RootCerts::Specific(Arc::new(certs)))
-            .build();
-        Api {
-            url: cluster["server"]
-                .as_str()
-                .expect("kubeconfig has a server")
-                .trim_end_matches('/')
-                .to_string(),
-            token: user["token"]
-                .as_str()
-                .expect("kubeconfig user has a token")
-                .to_string(),
-            agent: ureq::Agent::config_builder()
-                .tls_config(tls)
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .build()
-                .into(),
-        }
-    }
-
-    /// GET `path`; `None` on 404.
-    fn get(&self, path: &str) -> Option<Json> {
-        let mut resp = self
-            .agent
-            .get(format!("{}{path}", self.url))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .header("Accept", "application/json")
-            .call()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let code = resp.status().as_u16();
-        let body = resp.body_mut().read_to_string().expect("response body");
-        match code {
-            200 => Some(serde_json::from_str(&body).expect("JSON object")),
-            404 => None,
-            _ => panic!("GET {path}: {code} {body}"),
-        }
-    }
-}
 
 fn header(server: &KubeServer, provider_extra: &str) -> String {
     format!(
@@ -114,7 +30,7 @@ provider "testnet" {{
 }
 
 /// The claim's labels and annotations as the API server holds them.
-fn claim_metadata(api: &Api, ns: &str, name: &str) -> (Json, Json, String) {
+fn claim_metadata(api: &KubeApi, ns: &str, name: &str) -> (Json, Json, String) {
     let o = api
         .get(&format!(
             "/api/v1/namespaces/{ns}/persistentvolumeclaims/{name}"
@@ -152,7 +68,7 @@ resource "testnet_shared_state_pvc" "s" {{
 fn labels_and_annotations_update_in_place() {
     let mirror = Mirror::testnet();
     KubeServer::each(|server| {
-        let api = Api::of(&server.kubeconfig);
+        let api = KubeApi::new(&server.kubeconfig);
         let wd = mirror.workdir();
         wd.write(
             "main.tf",
@@ -430,7 +346,7 @@ fn exec_credential_plugin() {
     use std::os::unix::fs::PermissionsExt as _;
     let mirror = Mirror::testnet();
     KubeServer::each(|server| {
-        let api = Api::of(&server.kubeconfig);
+        let api = KubeApi::new(&server.kubeconfig);
         let scripts = tempfile::tempdir().expect("temp dir");
         // A plugin like `aws eks get-token`: ExecCredential JSON on stdout, token from its env.
         let plugin = scripts.path().join("get-token");

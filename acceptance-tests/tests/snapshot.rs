@@ -448,29 +448,9 @@ fn corrupt_index_is_reported_and_left_untouched() {
 
 // ------------------------------------------------------------------------------------------ S3
 
-/// One plain HTTP/1.0 request to moto, which does not check signatures but answers 403 to
-/// requests without any; returns status and body.
+/// A bodiless request to moto.
 fn http(port: u16, method: &str, path: &str) -> (u16, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("http response");
-    let head = String::from_utf8_lossy(&buf[..split]).to_string();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, buf[split + 4..].to_vec())
+    acceptance_tests::servers::http(port, method, path, b"")
 }
 
 #[test]

@@ -8,37 +8,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use acceptance_tests::servers::TestServer;
+use acceptance_tests::servers::{http, TestServer};
 use acceptance_tests::{cargo_build, flatten, Mirror, Workdir};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------- helpers
-
-/// One plain HTTP/1.0 request (no keep-alive, no chunking); returns status and body. Both
-/// servers accept unsigned requests when they carry a dummy SigV4 header (moto) or none (GCS).
-fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n",
-        body.len()
-    )
-    .expect("send request");
-    s.write_all(body).expect("send body");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read response");
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP response");
-    let head = String::from_utf8_lossy(&buf[..split]).to_string();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, buf[split + 4..].to_vec())
-}
 
 /// Deterministic incompressible bytes (xorshift), so LZ4 cannot make the artifact small.
 fn noise(len: usize, seed: u64) -> Vec<u8> {

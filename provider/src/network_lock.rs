@@ -13,7 +13,7 @@ use tfplug::{
 };
 
 use crate::config::Shared;
-use crate::convert::cluster_error;
+use crate::convert::{cluster_error, parse_duration};
 
 pub struct ManagedLock(pub Shared);
 pub struct LockData(pub Shared);
@@ -26,42 +26,6 @@ enum Kind {
     Managed,
     Ephemeral,
     Data,
-}
-
-/// Parses Go-style durations ("90s", "2m", "1h30m", "500ms") as users write them for Terraform
-/// timeouts.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Err("empty duration; use e.g. \"30s\", \"2m\" or \"1h30m\"".into());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("{s:?} is not a duration: expected a number at {rest:?}; use e.g. \"30s\", \"2m\" or \"1h30m\""));
-        }
-        let n: f64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("{s:?} is not a duration: bad number {:?}", &rest[..digits]))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let secs = match &rest[..unit_len] {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            u => return Err(format!("{s:?} is not a duration: unit {u:?} unknown; allowed units are ms, s, m, h (e.g. \"2m\")")),
-        };
-        rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))?;
-    }
-    Ok(total)
 }
 
 fn schema(kind: Kind) -> Schema {

@@ -16,7 +16,7 @@ use tfplug::{
 };
 
 use crate::config::Shared;
-use crate::convert::cluster_error;
+use crate::convert::{cluster_error, parse_duration};
 
 pub struct SharedStatePvc(pub Shared);
 
@@ -52,44 +52,6 @@ const ACCESS_MODES: [&str; 4] = [
     "ReadWriteMany",
     "ReadWriteOncePod",
 ];
-
-/// Parses a Terraform-style duration (`90s`, `5m`, `1h30m`). Why hand-written: the forms users
-/// write in `timeouts` blocks are this small grammar, not Go's full syntax.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let allowed = "Allowed: a whole number followed by a unit, units h, m, s (e.g. \"5m\", \"90s\", \"1h30m\").";
-    if s.is_empty() {
-        return Err(format!("empty duration. {allowed}"));
-    }
-    let mut total = 0u64;
-    let mut digits = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let mult = match c {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => {
-                return Err(format!(
-                    "{s:?} is not a duration: unexpected {c:?}. {allowed}"
-                ))
-            }
-        };
-        let n: u64 = digits.parse().map_err(|_| {
-            format!("{s:?} is not a duration: a number must precede {c:?}. {allowed}")
-        })?;
-        total = total.saturating_add(n.saturating_mul(mult));
-        digits.clear();
-    }
-    if !digits.is_empty() {
-        return Err(format!(
-            "{s:?} is not a duration: the number {digits} has no unit. {allowed}"
-        ));
-    }
-    Ok(Duration::from_secs(total))
-}
 
 fn timeout(state: &Value, which: &str, default: Duration) -> Duration {
     state

@@ -35,7 +35,7 @@ struct Rig {
 async fn rig(plan: impl Fn(&Request) -> Fault + Send + Sync + 'static) -> Option<Rig> {
     let moto = start_moto()?;
     let direct = s3_store(&moto.endpoint(), "snaps", "ghostnet", s3_settings(PART)).await;
-    let proxy = FaultProxy::start(moto.addr, plan).await;
+    let proxy = FaultProxy::start(moto.addr(), plan).await;
     let store = S3Store::open_with(
         "snaps",
         "ghostnet",
@@ -469,7 +469,7 @@ async fn gcs_rig(
     plan: impl Fn(&Request) -> Fault + Send + Sync + 'static,
 ) -> Option<(Server, FaultProxy, objstore::gcs::GcsStore)> {
     let emulator = start_gcs_emulator()?;
-    let proxy = FaultProxy::start(emulator.addr, plan).await;
+    let proxy = FaultProxy::start(emulator.addr(), plan).await;
     // 256 KiB chunks: a 700 KiB stream goes as a resumable upload of three chunks.
     let store = gcs_store(&proxy.endpoint(), "snaps", "ghostnet", 256 * 1024).await;
     Some((emulator, proxy, store))

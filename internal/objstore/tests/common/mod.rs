@@ -5,10 +5,7 @@
 
 pub mod proxy;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use objstore::gcs::{GcsSettings, GcsStore};
@@ -20,147 +17,22 @@ pub const ACCESS_KEY: &str = "testnet-access";
 pub const SECRET_KEY: &str = "testnet-secret-key-0123456789";
 
 /// A server process and its data directory; both go when this drops.
-pub struct Server {
-    child: Child,
-    pub addr: SocketAddr,
-    pub dir: tempfile::TempDir,
-    pub name: &'static str,
-}
-
-impl Server {
-    pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn cache_dir() -> PathBuf {
-    if let Ok(c) = std::env::var("TESTNET_CACHE") {
-        return PathBuf::from(c);
-    }
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    Path::new(&home).join(".cache/testnet")
-}
-
-/// The binary for a server: `$ENV_VAR`, else its place in the cache. `None` means the test must
-/// be skipped (`TESTNET_SKIP_CLOUD_TESTS=1`); a missing server otherwise fails the test with
-/// what to run.
-pub fn server_binary(env_var: &str, cache_rel: &str) -> Option<PathBuf> {
-    let path = std::env::var_os(env_var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache_dir().join(cache_rel));
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var("TESTNET_SKIP_CLOUD_TESTS").as_deref() == Ok("1") {
-        eprintln!(
-            "skipping: {} not found and TESTNET_SKIP_CLOUD_TESTS=1",
-            path.display()
-        );
-        return None;
-    }
-    panic!(
-        "test server binary {} not found (set {env_var} or run `scripts/test-servers install`; \
-         TESTNET_SKIP_CLOUD_TESTS=1 skips these tests)",
-        path.display()
-    );
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding a free loopback port")
-}
-
-fn start(name: &'static str, mut cmd: Command, port: u16, dir: tempfile::TempDir) -> Server {
-    let log = std::fs::File::create(dir.path().join("server.log")).expect("server log");
-    let log2 = log.try_clone().expect("server log");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut server = Server {
-        child,
-        addr,
-        dir,
-        name,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return server;
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            let log =
-                std::fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default();
-            panic!("{name} exited with {status} before listening on {addr}:\n{log}");
-        }
-        if Instant::now() > deadline {
-            panic!("{name} did not listen on {addr} within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+/// Test servers come from the acceptance harness, which picks ports nobody else takes and
+/// restarts a server whose port was taken meanwhile.
+pub use acceptance_tests::servers::TestServer as Server;
 
 /// moto's S3 server; its minimum multipart part size is lowered to 1 KiB so tests can use small parts.
 pub fn start_moto() -> Option<Server> {
-    let bin = server_binary("TESTNET_MOTO", "venv/bin/moto_server")?;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let mut cmd = Command::new(bin);
-    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("S3_UPLOAD_PART_MIN_SIZE", "1024")
-        .current_dir(dir.path());
-    Some(start("moto_server", cmd, port, dir))
+    Server::moto()
 }
 
 /// s3s-fs, which checks SigV4 signatures and `x-amz-checksum-sha256`.
 pub fn start_s3s_fs() -> Option<Server> {
-    let bin = server_binary("TESTNET_S3S_FS", "s3s-fs/bin/s3s-fs")?;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("data");
-    std::fs::create_dir(&root).expect("data dir");
-    let port = free_port();
-    let mut cmd = Command::new(bin);
-    cmd.args([
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--access-key",
-        ACCESS_KEY,
-        "--secret-key",
-        SECRET_KEY,
-    ])
-    .arg(&root);
-    Some(start("s3s-fs", cmd, port, dir))
+    Server::s3s_fs(ACCESS_KEY, SECRET_KEY)
 }
 
 pub fn start_gcs_emulator() -> Option<Server> {
-    let bin = server_binary("TESTNET_GCS_EMULATOR", "venv/bin/gcp-storage-emulator")?;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let mut cmd = Command::new(bin);
-    cmd.args([
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--in-memory",
-    ])
-    .current_dir(dir.path());
-    Some(start("gcp-storage-emulator", cmd, port, dir))
+    Server::gcs_emulator()
 }
 
 pub fn s3_settings(part_size: u64) -> S3Settings {
@@ -234,7 +106,7 @@ pub async fn open_uploads(store: &S3Store) -> Vec<String> {
 /// parts as `.upload_id-<id>.part-<n>` in its root.
 pub fn s3s_open_upload_files(server: &Server) -> Vec<String> {
     let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(server.dir.path().join("data")) {
+    if let Ok(rd) = std::fs::read_dir(server.dir().join("data")) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().to_string();
             if n.starts_with(".upload-") || n.starts_with(".upload_id-") {
