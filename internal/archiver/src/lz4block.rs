@@ -215,7 +215,9 @@ impl Compressor {
                 let h = hash_at(src, ip);
                 m = *table.add(h) as usize;
                 *table.add(h) = ip as u32;
-                if m + MAX_DISTANCE >= ip && read_u32(src.add(m)) == read_u32(src.add(ip)) {
+                // One branch for both conditions (`&`, not `&&`): the load at `m` is in bounds
+                // either way, and the outcome is what the predictor must learn.
+                if (m + MAX_DISTANCE >= ip) & (read_u32(src.add(m)) == read_u32(src.add(ip))) {
                     if op + 1 + 2 > hot_limit {
                         return None;
                     }
