@@ -16,6 +16,13 @@
 //! literal runs copied with one fixed-size 8/16-byte copy into output slack, and giving up as soon
 //! as the output would not be smaller than the input (incompressible blocks are stored raw).
 //!
+//! Measured (`examples/lz4-speed.rs`, 4 MiB blocks, one core, interleaved with lz4_flex): the
+//! output is the size of `lz4 -1`'s to the byte on the benchmark's SST and log files, and about
+//! 2% faster than lz4_flex 0.14, not the 8% that would justify switching the archiver to it.
+//! Profiling points at the cost per sequence (SST data has one every ~12.6 bytes): the chain
+//! match end -> hash -> table -> candidate, and the unpredictable "does the next position
+//! match" branch, both inherent to this parse.
+//!
 //! Public so that the `lz4-speed` example and tests outside the crate can drive it directly.
 
 use std::ptr;
@@ -60,7 +67,9 @@ impl Compressor {
     }
 
     /// A compressor whose search step starts at `acceleration` (clamped to 1..=65536) instead of
-    /// 1, like C lz4's `--fast=N`: faster and larger output as it grows.
+    /// 1, like C lz4's `--fast=N`: faster and larger output as it grows. Measured against
+    /// acceleration 1 on the benchmark's SST files: 2 = +4% speed, +2.4% size; 3 = +6%, +5.1%;
+    /// on its logs 2 = +3.5%, +0.1%.
     pub fn with_acceleration(acceleration: u32) -> Self {
         Compressor {
             table: Box::new([0; TABLE_LEN]),
