@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 mod create;
 mod error;
 mod frame;
+mod inflate;
 mod pool;
 mod read;
 mod walk;
