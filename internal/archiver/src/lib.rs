@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 mod create;
 mod error;
 mod frame;
+mod inflate;
 pub mod lz4block;
 mod pool;
 mod read;

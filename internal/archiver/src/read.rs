@@ -2,13 +2,13 @@
 //!
 //! ```text
 //! ByteStream --(async pump)--> sha thread: SHA-256 of the compressed bytes
-//!                          \--> inflate thread: LZ4 frame (content checksum)
-//!                                  --1 MiB pooled chunks--> tar thread: entries (verify/restore)
+//!                          \--> inflate: LZ4 blocks on every core (content checksum)
+//!                                  --one block at a time, in order--> tar thread: entries
 //! ```
 //!
 //! Hashing, decompression and the tar walk run on separate threads, so a read-back uses every
 //! core; the hash and the inflater see the same `Bytes` (shared, not copied), and decompressed
-//! chunks circulate through a fixed pool, so memory stays flat.
+//! blocks circulate through a fixed pool, so memory stays flat.
 
 use std::collections::HashSet;
 use std::fs;
@@ -17,12 +17,11 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::pool::BufPool;
 use crate::{ArchiveError, ByteStream, VerifySummary};
 
 /// Totals the decode thread reports.
@@ -32,18 +31,15 @@ struct Decoded {
     file_bytes: u64,
 }
 
-/// Decompressed bytes per chunk handed from the inflate thread to the tar thread.
-const CHUNK: usize = 1 << 20;
-/// Chunks queued between the inflate and tar threads.
-const CHUNKS_IN_FLIGHT: usize = 4;
+/// Decompressed blocks (up to 4 MiB each) queued between the inflater and the tar thread.
+const CHUNKS_IN_FLIGHT: usize = 2;
 
 pub(crate) async fn run(
     mut stream: ByteStream,
     into: Option<PathBuf>,
 ) -> Result<VerifySummary, ArchiveError> {
-    let (dec_tx, dec_rx) = mpsc::channel::<Bytes>(4);
-    let (sha_tx, mut sha_rx) = mpsc::channel::<Bytes>(4);
-    let (tar_tx, tar_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+    let (dec_tx, dec_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+    let (sha_tx, mut sha_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     let hasher = tokio::task::spawn_blocking(move || {
         let mut sha = Sha256::new();
         let mut n = 0u64;
@@ -53,8 +49,7 @@ pub(crate) async fn run(
         }
         (<[u8; 32]>::from(sha.finalize()), n)
     });
-    let inflater = tokio::task::spawn_blocking(move || inflate(dec_rx, tar_tx));
-    let walker = tokio::task::spawn_blocking(move || walk_tar(tar_rx, into.as_deref()));
+    let walker = tokio::task::spawn_blocking(move || walk_tar(dec_rx, into.as_deref()));
 
     let mut source_err = None;
     while let Some(item) = stream.next().await {
@@ -82,7 +77,6 @@ pub(crate) async fn run(
     let join = |e: tokio::task::JoinError| ArchiveError::Internal {
         detail: format!("reader thread failed: {e}"),
     };
-    let inflated = inflater.await.map_err(join)?;
     let walked = walker.await.map_err(join)?;
     let (sha256, compressed_bytes) = hasher.await.map_err(join)?;
     // The first cause wins: a broken source explains a bad frame, and a bad frame explains a
@@ -90,7 +84,6 @@ pub(crate) async fn run(
     if let Some(e) = source_err {
         return Err(e);
     }
-    inflated?;
     let d = walked?;
     Ok(VerifySummary {
         sha256,
@@ -100,61 +93,7 @@ pub(crate) async fn run(
     })
 }
 
-/// Decompresses the LZ4 frame(s) into pooled chunks for the tar thread, to the very end, so the
-/// content checksum is always checked. Returns `Ok` early when the tar thread stopped reading
-/// (it failed, and its error is the one to report).
-fn inflate(rx: mpsc::Receiver<Bytes>, tx: mpsc::Sender<Bytes>) -> Result<(), ArchiveError> {
-    let mut frames = lz4_flex::frame::FrameDecoder::new(ChannelReader {
-        rx,
-        cur: Bytes::new(),
-    });
-    // Every chunk in flight, plus the one being filled and the one the tar thread reads.
-    let pool = BufPool::new(CHUNKS_IN_FLIGHT + 2, CHUNK);
-    loop {
-        let mut buf = pool.take();
-        let mut fill = 0;
-        while fill < CHUNK {
-            match frames.read(&mut buf[fill..]) {
-                Ok(0) => break,
-                Ok(n) => fill += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(classify_lz4(&e)),
-            }
-        }
-        if fill == 0 {
-            return Ok(());
-        }
-        if tx.blocking_send(pool.share(buf, fill)).is_err() {
-            return Ok(());
-        }
-        if fill < CHUNK {
-            return Ok(());
-        }
-    }
-}
-
-/// Blocking `Read` over the chunks the async pump forwards; closed channel = end of input.
-struct ChannelReader {
-    rx: mpsc::Receiver<Bytes>,
-    cur: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(b) => self.cur = b,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur.advance(n);
-        Ok(n)
-    }
-}
-
-fn classify_lz4(e: &io::Error) -> ArchiveError {
+pub(crate) fn classify_lz4(e: &io::Error) -> ArchiveError {
     use lz4_flex::frame::Error as F;
     if let Some(f) = e.get_ref().and_then(|r| r.downcast_ref::<F>()) {
         return match f {
@@ -185,28 +124,42 @@ fn classify_lz4(e: &io::Error) -> ArchiveError {
     }
 }
 
-/// Walks the decompressed tar stream: counts (verify) or extracts (restore) its entries.
+/// Decodes the compressed chunks and walks the tar stream inside: counts (verify) or extracts
+/// (restore) its entries. A problem in the LZ4 layer is reported as such, not as the damaged tar
+/// it causes.
 fn walk_tar(rx: mpsc::Receiver<Bytes>, into: Option<&Path>) -> Result<Decoded, ArchiveError> {
-    let reader = ChannelReader {
-        rx,
-        cur: Bytes::new(),
-    };
-    // The reader itself never fails: a damaged frame ends the chunks early, and the inflate
-    // thread's typed error is reported instead of this one.
+    let mut decoder = crate::inflate::Decoder::start(rx)?;
+    let walked = walk_entries(&mut decoder, into);
+    match decoder.error() {
+        Some(e) => Err(e),
+        None => walked,
+    }
+}
+
+fn walk_entries(
+    decoder: &mut crate::inflate::Decoder,
+    into: Option<&Path>,
+) -> Result<Decoded, ArchiveError> {
     let fail = |e: io::Error| -> ArchiveError {
         ArchiveError::CorruptTar {
             detail: e.to_string(),
         }
     };
     let mut out = Decoded::default();
-    let mut ar = tar::Archive::new(reader);
+    let mut ar = tar::Archive::new(decoder);
     let mut restorer = match into {
         Some(dir) => Some(Restorer::new(dir)?),
         None => None,
     };
     let mut buf = vec![0u8; 1 << 20];
     let mut saw_entry = false;
-    for entry in ar.entries().map_err(fail)? {
+    // Verifying needs the headers only: skip file contents instead of copying them out.
+    let entries = if restorer.is_some() {
+        ar.entries()
+    } else {
+        ar.entries_with_seek()
+    };
+    for entry in entries.map_err(fail)? {
         let mut entry = entry.map_err(fail)?;
         saw_entry = true;
         let kind = entry.header().entry_type();
@@ -220,14 +173,13 @@ fn walk_tar(rx: mpsc::Receiver<Bytes>, into: Option<&Path>) -> Result<Decoded, A
                 out.file_bytes += n;
             }
         } else if kind.is_file() {
-            let n = drain(&mut entry, &mut buf).map_err(fail)?;
             out.files += 1;
-            out.file_bytes += n;
+            out.file_bytes += entry.size();
         }
     }
     // The tar end marker comes before the frame's end mark and content checksum: read to the
     // end so the inflate thread reaches them and checks the checksum.
-    let mut rest = ar.into_inner();
+    let rest = ar.into_inner();
     let mut tail = 0u64;
     loop {
         match rest.read(&mut buf) {
@@ -245,18 +197,6 @@ fn walk_tar(rx: mpsc::Receiver<Bytes>, into: Option<&Path>) -> Result<Decoded, A
         r.finish()?;
     }
     Ok(out)
-}
-
-fn drain(r: &mut impl Read, buf: &mut [u8]) -> io::Result<u64> {
-    let mut n = 0u64;
-    loop {
-        match r.read(buf) {
-            Ok(0) => return Ok(n),
-            Ok(k) => n += k as u64,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 enum EntryError {

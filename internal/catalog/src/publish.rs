@@ -155,6 +155,7 @@ pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<Art
         precondition: Precondition::IfAbsent,
         website_redirect: None,
         cancel: cancel.clone(),
+        full_read_follows: req.verify == VerifyMode::Full,
     };
     tracing::info!(object = %store.url(&key), "uploading artifact");
     let uploaded = store.put_stream(&key, stream, put_opts).await;
@@ -309,14 +310,18 @@ async fn check_upload(
         ));
     }
     let stored_sha = match put.sha256 {
-        Some(s) => hex(&s),
+        Some(s) => Some(hex(&s)),
         // The store checked that it holds exactly the bytes it was handed, which are the bytes
         // the archiver hashed in flight.
-        None if put.confirmed => meta.sha256.clone(),
-        None => hash_object(store, key).await?.0,
+        None if put.confirmed => Some(meta.sha256.clone()),
+        // The full read below hashes the stored object anyway: one read, not two.
+        None if mode == VerifyMode::Full => None,
+        None => Some(hash_object(store, key).await?.0),
     };
-    if stored_sha != meta.sha256 {
-        return Err(mismatch("sha256", meta.sha256.clone(), stored_sha));
+    if let Some(stored_sha) = stored_sha {
+        if stored_sha != meta.sha256 {
+            return Err(mismatch("sha256", meta.sha256.clone(), stored_sha));
+        }
     }
     if mode == VerifyMode::Full {
         let v = archiver::verify(store.get_stream(key).await?).await?;

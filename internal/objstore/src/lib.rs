@@ -61,6 +61,11 @@ pub struct PutOptions {
     pub website_redirect: Option<String>,
     /// Interrupts a long upload; an interrupted upload leaves nothing behind.
     pub cancel: Option<CancellationToken>,
+    /// The caller reads the whole object back after the upload (full verification), a stronger
+    /// check of what the store holds than the store's own. The local store, whose own check is
+    /// a second read of the file, then skips it and leaves `ObjectMeta::confirmed` false; S3 and
+    /// GCS confirm server-side at no cost and ignore this.
+    pub full_read_follows: bool,
 }
 
 /// Errors of every store, carrying the object and what the server said.

@@ -274,34 +274,41 @@ fn write_and_commit(
         path: tmp.clone(),
         armed: true,
     };
-    let reread = file
-        .try_clone()
-        .map_err(|e| io_err(&url, "cannot reopen the temporary file", e))?;
-
     // The re-read runs one chunk behind the writer, on its own thread, under a CRC32C that the
     // writer also computes over the bytes it was handed: equal sums mean the file holds exactly
     // what the caller sent. CRC32C (SSE4.2) costs a fraction of a second SHA-256 pass, which the
-    // caller has already made over the same bytes.
+    // caller has already made over the same bytes. Skipped when the caller reads it all back.
+    let confirm = !opts.full_read_follows;
     let (range_tx, range_rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(8);
-    let verifier = std::thread::Builder::new()
-        .name("objstore-local-reread".into())
-        .spawn(move || -> io::Result<(u32, u64)> {
-            let mut crc = 0u32;
-            let mut buf = vec![0u8; 1 << 20];
-            let mut total = 0u64;
-            while let Ok((mut off, mut len)) = range_rx.recv() {
-                while len > 0 {
-                    let n = len.min(buf.len());
-                    reread.read_exact_at(&mut buf[..n], off)?;
-                    crc = crc32c::crc32c_append(crc, &buf[..n]);
-                    off += n as u64;
-                    len -= n;
-                    total += n as u64;
-                }
-            }
-            Ok((crc, total))
-        })
-        .map_err(|e| io_err(&url, "cannot start the re-read thread", e))?;
+    let verifier = if confirm {
+        let reread = file
+            .try_clone()
+            .map_err(|e| io_err(&url, "cannot reopen the temporary file", e))?;
+        Some(
+            std::thread::Builder::new()
+                .name("objstore-local-reread".into())
+                .spawn(move || -> io::Result<(u32, u64)> {
+                    let mut crc = 0u32;
+                    let mut buf = vec![0u8; 1 << 20];
+                    let mut total = 0u64;
+                    while let Ok((mut off, mut len)) = range_rx.recv() {
+                        while len > 0 {
+                            let n = len.min(buf.len());
+                            reread.read_exact_at(&mut buf[..n], off)?;
+                            crc = crc32c::crc32c_append(crc, &buf[..n]);
+                            off += n as u64;
+                            len -= n;
+                            total += n as u64;
+                        }
+                    }
+                    Ok((crc, total))
+                })
+                .map_err(|e| io_err(&url, "cannot start the re-read thread", e))?,
+        )
+    } else {
+        drop(range_rx);
+        None
+    };
 
     let mut written = 0u64;
     let mut flushed = 0u64;
@@ -311,12 +318,14 @@ fn write_and_commit(
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             WriteMsg::Data(b) => {
-                sent_crc = crc32c::crc32c_append(sent_crc, &b);
+                if confirm {
+                    sent_crc = crc32c::crc32c_append(sent_crc, &b);
+                }
                 if let Err(e) = file.write_all(&b) {
                     write_err = Some(io_err(&url, "cannot write", e));
                     break;
                 }
-                if range_tx.send((written, b.len())).is_err() {
+                if confirm && range_tx.send((written, b.len())).is_err() {
                     break;
                 }
                 written += b.len() as u64;
@@ -332,7 +341,7 @@ fn write_and_commit(
         }
     }
     drop(range_tx);
-    let reread = verifier.join();
+    let reread = verifier.map(|v| v.join());
     if let Some(e) = write_err {
         return Err(e);
     }
@@ -343,14 +352,15 @@ fn write_and_commit(
     file.sync_all()
         .map_err(|e| io_err(&url, "fsync failed", e))?;
     let (reread_crc, reread_len) = match reread {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(io_err(&url, "re-reading the written file failed", e)),
-        Err(_) => {
+        Some(Ok(Ok(r))) => r,
+        Some(Ok(Err(e))) => return Err(io_err(&url, "re-reading the written file failed", e)),
+        Some(Err(_)) => {
             return Err(StoreError::Io {
                 url,
                 detail: "the re-read thread panicked".into(),
             })
         }
+        None => (sent_crc, written),
     };
     let on_disk = file
         .metadata()
@@ -372,7 +382,7 @@ fn write_and_commit(
     }
     let mut meta = store.commit(&key, &tmp, &file, &opts)?;
     guard.armed = false;
-    meta.confirmed = true;
+    meta.confirmed = confirm;
     meta.content_type = opts.content_type.clone();
     Ok(meta)
 }

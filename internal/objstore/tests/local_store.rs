@@ -153,6 +153,46 @@ async fn put_get_list_delete_and_preconditions() {
 }
 
 #[tokio::test]
+async fn a_write_the_caller_reads_back_in_full_is_not_read_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = objstore::open(
+        &format!("file://{}", tmp.path().display()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let data: Vec<u8> = (0..2_500_000u32).map(|i| (i * 13 % 241) as u8).collect();
+    let chunks: Vec<std::io::Result<Bytes>> = data
+        .chunks(65_536)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let body: ByteStream = Box::pin(futures::stream::iter(chunks));
+    let opts = PutOptions {
+        full_read_follows: true,
+        ..PutOptions::default()
+    };
+    let meta = store
+        .put_stream("full/a.tar.lz4", body, opts)
+        .await
+        .unwrap();
+    assert_eq!(meta.size, data.len() as u64);
+    // Nothing attested: the caller's full read is the check.
+    assert!(!meta.confirmed);
+    assert_eq!(meta.sha256, None);
+    let mut got = Vec::new();
+    let mut s = store.get_stream("full/a.tar.lz4").await.unwrap();
+    while let Some(b) = s.next().await {
+        got.extend_from_slice(&b.unwrap());
+    }
+    assert_eq!(got, data);
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "{:?}",
+        leftovers(tmp.path())
+    );
+}
+
+#[tokio::test]
 async fn failed_or_cancelled_uploads_leave_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let store = LocalStore::open(tmp.path()).unwrap();

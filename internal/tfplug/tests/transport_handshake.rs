@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -44,10 +45,85 @@ fn terraform_like_identity() -> Identity {
     }
 }
 
+/// Where the plugin said it listens.
+#[derive(Clone, Debug)]
+enum Addr {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+/// Either kind of connection, for the TLS connector and the plaintext channel.
+enum Io {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+async fn dial(addr: &Addr) -> std::io::Result<Io> {
+    Ok(match addr {
+        Addr::Unix(p) => Io::Unix(tokio::net::UnixStream::connect(p).await?),
+        Addr::Tcp(a) => Io::Tcp(tokio::net::TcpStream::connect(a).await?),
+    })
+}
+
+impl tokio::io::AsyncRead for Io {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Unix(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Io::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Io {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Unix(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Io::Tcp(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Unix(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Io::Tcp(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Unix(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Io::Tcp(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A plaintext gRPC channel (no AutoMTLS).
+async fn plain_channel(addr: &Addr) -> Result<Channel, tonic::transport::Error> {
+    let addr = addr.clone();
+    Endpoint::from_static("http://plugin")
+        .connect_with_connector(tower::service_fn(move |_uri| {
+            let addr = addr.clone();
+            async move { dial(&addr).await.map(TokioIo::new) }
+        }))
+        .await
+}
+
 /// A running plugin: its address, pinned server certificate and collected stderr.
 struct Plugin {
     child: Child,
-    addr: SocketAddr,
+    addr: Addr,
     server_cert: Vec<u8>,
     handshake: String,
     stderr: Arc<Mutex<String>>,
@@ -55,6 +131,10 @@ struct Plugin {
 
 impl Plugin {
     fn start(client_cert_pem: Option<&str>) -> Plugin {
+        Self::start_with(client_cert_pem, &[])
+    }
+
+    fn start_with(client_cert_pem: Option<&str>, env: &[(&str, &str)]) -> Plugin {
         let mut cmd = Command::new(demo());
         cmd.env(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
             .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
@@ -65,6 +145,7 @@ impl Plugin {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        cmd.envs(env.iter().copied());
         match client_cert_pem {
             Some(pem) => cmd.env("PLUGIN_CLIENT_CERT", pem),
             None => cmd.env_remove("PLUGIN_CLIENT_CERT"),
@@ -97,14 +178,17 @@ impl Plugin {
         });
         let fields: Vec<&str> = handshake.trim_end_matches('\n').split('|').collect();
         assert_eq!(fields.len(), 6, "handshake line {handshake:?}");
-        assert_eq!(
-            &fields[..3],
-            ["1", "6", "tcp"],
-            "handshake line {handshake:?}"
-        );
+        assert_eq!(&fields[..2], ["1", "6"], "handshake line {handshake:?}");
         assert_eq!(fields[4], "grpc");
-        let addr: SocketAddr = fields[3].parse().expect("address");
-        assert!(addr.ip().is_loopback());
+        let addr = match fields[2] {
+            "unix" => Addr::Unix(PathBuf::from(fields[3])),
+            "tcp" => {
+                let a: SocketAddr = fields[3].parse().expect("address");
+                assert!(a.ip().is_loopback());
+                Addr::Tcp(a)
+            }
+            other => panic!("network {other:?} in handshake line {handshake:?}"),
+        };
         let server_cert = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(fields[5])
             .expect("unpadded base64 cert");
@@ -189,7 +273,7 @@ impl ServerCertVerifier for Pinned {
 
 /// A gRPC channel over TLS presenting `identity` (or no certificate at all).
 async fn tls_channel(
-    addr: SocketAddr,
+    addr: &Addr,
     server_cert: &[u8],
     identity: Option<&Identity>,
 ) -> Result<Channel, tonic::transport::Error> {
@@ -214,14 +298,15 @@ async fn tls_channel(
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
+    let addr = addr.clone();
+    Endpoint::from_static("http://localhost")
         .connect_with_connector(tower::service_fn(move |_uri| {
             let connector = connector.clone();
+            let addr = addr.clone();
             async move {
-                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                let io = dial(&addr).await?;
                 let tls = connector
-                    .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                    .connect(ServerName::try_from("localhost").unwrap(), io)
                     .await?;
                 Ok::<_, std::io::Error>(TokioIo::new(tls))
             }
@@ -284,7 +369,7 @@ fn auto_mtls_serves_terraform_and_refuses_others() {
     );
     let rt = rt();
     rt.block_on(async {
-        let channel = tls_channel(plugin.addr, &plugin.server_cert, Some(&terraform))
+        let channel = tls_channel(&plugin.addr, &plugin.server_cert, Some(&terraform))
             .await
             .expect("connect with Terraform's certificate");
 
@@ -333,7 +418,7 @@ fn auto_mtls_serves_terraform_and_refuses_others() {
             ("another certificate", Some(&stranger)),
             ("no certificate", None),
         ] {
-            let refused = match tls_channel(plugin.addr, &plugin.server_cert, id).await {
+            let refused = match tls_channel(&plugin.addr, &plugin.server_cert, id).await {
                 Err(_) => true,
                 Ok(ch) => pb::provider_client::ProviderClient::new(ch)
                     .get_provider_schema(pb::get_provider_schema::Request {})
@@ -398,9 +483,7 @@ fn sigint_is_survived_sigterm_stops() {
     let pid = plugin.child.id().to_string();
     let rt = rt();
     rt.block_on(async {
-        let channel = Endpoint::from_shared(format!("http://{}", plugin.addr))
-            .unwrap()
-            .connect()
+        let channel = plain_channel(&plugin.addr)
             .await
             .expect("plaintext connect");
         let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
@@ -436,4 +519,50 @@ fn sigint_is_survived_sigterm_stops() {
     let status = plugin.wait_exit();
     assert_eq!(status.code(), Some(0), "stderr:\n{}", plugin.stderr());
     assert!(plugin.stderr().contains("SIGTERM received"));
+}
+
+#[test]
+fn listens_on_a_unix_socket_in_the_socket_dir_and_removes_it_on_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_s = dir.path().to_str().unwrap();
+    let mut plugin = Plugin::start_with(None, &[("PLUGIN_UNIX_SOCKET_DIR", dir_s)]);
+    let Addr::Unix(path) = plugin.addr.clone() else {
+        panic!("expected a Unix socket, as go-plugin servers use: {:?}", plugin.handshake);
+    };
+    assert_eq!(path.parent(), Some(dir.path()), "{:?}", plugin.handshake);
+    assert!(std::fs::metadata(&path).unwrap().file_type().is_socket());
+    let rt = rt();
+    rt.block_on(async {
+        let channel = plain_channel(&plugin.addr).await.expect("connect");
+        let mut controller = plugin::grpc_controller_client::GrpcControllerClient::new(channel);
+        controller.shutdown(plugin::Empty {}).await.expect("shutdown");
+    });
+    let status = plugin.wait_exit();
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", plugin.stderr());
+    assert!(!path.exists(), "socket file left behind after shutdown");
+}
+
+#[test]
+fn falls_back_to_loopback_tcp_when_no_socket_can_be_made() {
+    // A Unix socket path must fit in 108 bytes: this directory cannot hold one.
+    let long = std::env::temp_dir().join("x".repeat(120));
+    let mut plugin = Plugin::start_with(
+        None,
+        &[
+            ("PLUGIN_UNIX_SOCKET_DIR", long.to_str().unwrap()),
+            ("PLUGIN_MIN_PORT", "20000"),
+            ("PLUGIN_MAX_PORT", "25000"),
+        ],
+    );
+    let Addr::Tcp(addr) = plugin.addr.clone() else {
+        panic!("expected TCP: {:?}", plugin.handshake);
+    };
+    assert!((20000..=25000).contains(&addr.port()), "{addr}");
+    let rt = rt();
+    rt.block_on(async {
+        let channel = plain_channel(&plugin.addr).await.expect("connect");
+        let mut controller = plugin::grpc_controller_client::GrpcControllerClient::new(channel);
+        controller.shutdown(plugin::Empty {}).await.expect("shutdown");
+    });
+    assert_eq!(plugin.wait_exit().code(), Some(0), "stderr:\n{}", plugin.stderr());
 }

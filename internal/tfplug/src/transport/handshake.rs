@@ -2,9 +2,7 @@
 //! and the one line the plugin prints on stdout. Pure functions over the environment so they
 //! can be tested without starting processes.
 
-use std::net::SocketAddr;
-
-use super::ServeError;
+use super::{ListenAddr, ServeError};
 
 /// Environment variable go-plugin sets to prove the binary was launched by Terraform.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
@@ -77,8 +75,9 @@ pub fn port_range(min: Option<&str>, max: Option<&str>) -> Result<Option<(u16, u
 
 /// The line go-plugin's client parses: `CORE|APP|NETWORK|ADDRESS|PROTOCOL|CERT`. `cert_b64` is
 /// the server certificate's DER in unpadded standard base64, empty without AutoMTLS.
-pub fn handshake_line(app_version: u32, addr: SocketAddr, cert_b64: &str) -> String {
-    format!("{CORE_PROTOCOL_VERSION}|{app_version}|tcp|{addr}|grpc|{cert_b64}\n")
+pub fn handshake_line(app_version: u32, addr: &ListenAddr, cert_b64: &str) -> String {
+    let network = addr.network();
+    format!("{CORE_PROTOCOL_VERSION}|{app_version}|{network}|{addr}|grpc|{cert_b64}\n")
 }
 
 #[cfg(test)]
@@ -154,15 +153,20 @@ mod tests {
 
     #[test]
     fn handshake_line_format() {
-        let addr: SocketAddr = "127.0.0.1:41234".parse().unwrap();
+        let addr = ListenAddr::Tcp("127.0.0.1:41234".parse().unwrap());
         assert_eq!(
-            handshake_line(6, addr, "MIIB"),
+            handshake_line(6, &addr, "MIIB"),
             "1|6|tcp|127.0.0.1:41234|grpc|MIIB\n"
         );
         // Without AutoMTLS the certificate field is present and empty, as go-plugin prints it.
         assert_eq!(
-            handshake_line(6, addr, ""),
+            handshake_line(6, &addr, ""),
             "1|6|tcp|127.0.0.1:41234|grpc|\n"
+        );
+        let sock = ListenAddr::Unix("/tmp/plugin4242".into());
+        assert_eq!(
+            handshake_line(6, &sock, "MIIB"),
+            "1|6|unix|/tmp/plugin4242|grpc|MIIB\n"
         );
     }
 }

@@ -2,23 +2,22 @@
 //! with the services go-plugin expects beside the provider, shutdown, and hclog logging.
 //!
 //! Terraform starts the binary with a magic cookie and the protocol versions it speaks in the
-//! environment, reads one line from its stdout (`1|6|tcp|127.0.0.1:PORT|grpc|CERT`), connects
+//! environment, reads one line from its stdout (`1|6|unix|/tmp/plugin123|grpc|CERT`), connects
 //! over mutual TLS, and at the end calls `GRPCController.Shutdown`.
 
 mod handshake;
+mod listen;
 mod logging;
 mod services;
 mod tls;
 
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::proto::plugin::grpc_broker_server::GrpcBrokerServer;
@@ -30,6 +29,8 @@ pub use handshake::{
     check_cookie, handshake_line, negotiate_version, port_range, APP_PROTOCOL_VERSION,
     CORE_PROTOCOL_VERSION, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE,
 };
+pub use listen::ListenAddr;
+use listen::{Listener, Stream};
 pub use logging::{
     format_event, hclog_timestamp, init_logging, level_from_env, targets, HclogLayer,
 };
@@ -113,8 +114,11 @@ pub async fn serve<S: Provider>(provider: S, opts: ServeOptions) -> Result<(), S
         Some(pem) => Some(auto_mtls(&pem)?),
         None => None,
     };
-    let listener = listen(range).await?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+    let socket_dir = env("PLUGIN_UNIX_SOCKET_DIR")
+        .filter(|s| !s.is_empty())
+        .map(std::path::PathBuf::from);
+    let listener = listen::listen(socket_dir, range).await?;
+    let addr = listener.addr().map_err(|source| ServeError::Listen {
         range: "0".into(),
         source,
     })?;
@@ -139,7 +143,7 @@ pub async fn serve<S: Provider>(provider: S, opts: ServeOptions) -> Result<(), S
 
     let line = handshake_line(
         version,
-        addr,
+        &addr,
         mtls.as_ref().map_or("", |m| m.cert_b64.as_str()),
     );
     {
@@ -205,38 +209,16 @@ pub fn serve_blocking<S: Provider>(provider: S, opts: ServeOptions) -> std::proc
     }
 }
 
-async fn listen(range: Option<(u16, u16)>) -> Result<TcpListener, ServeError> {
-    let Some((lo, hi)) = range else {
-        return TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .map_err(|source| ServeError::Listen {
-                range: "any".into(),
-                source,
-            });
-    };
-    let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "empty port range");
-    for port in lo..=hi {
-        match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
-            Ok(l) => return Ok(l),
-            Err(e) => last = e,
-        }
-    }
-    Err(ServeError::Listen {
-        range: format!("{lo}-{hi}"),
-        source: last,
-    })
-}
-
 /// Accepts connections; TLS handshakes run in their own tasks so a stalled or refused client
 /// never holds up Terraform's. Refusals are logged with the peer and the reason.
 async fn accept_loop(
-    listener: TcpListener,
+    listener: Listener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     tx: tokio::sync::mpsc::Sender<Conn>,
     shutdown: CancellationToken,
 ) {
     loop {
-        let (tcp, peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
             r = listener.accept() => match r {
                 Ok(c) => c,
@@ -247,27 +229,26 @@ async fn accept_loop(
                 }
             },
         };
-        let _ = tcp.set_nodelay(true);
         let Some(acceptor) = tls.clone() else {
-            if tx.send(Conn::Plain(tcp)).await.is_err() {
+            if tx.send(Conn::Plain(stream)).await.is_err() {
                 return;
             }
             continue;
         };
         let tx = tx.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
                     let _ = tx.send(Conn::Tls(Box::new(stream))).await;
                 }
-                Ok(Err(e)) => refused(peer, &e.to_string()),
-                Err(_) => refused(peer, "TLS handshake not completed within 10 s"),
+                Ok(Err(e)) => refused(&peer, &e.to_string()),
+                Err(_) => refused(&peer, "TLS handshake not completed within 10 s"),
             }
         });
     }
 }
 
-fn refused(peer: SocketAddr, reason: &str) {
+fn refused(peer: &str, reason: &str) {
     tracing::error!(peer = %peer, reason, "refused connection: TLS handshake failed (AutoMTLS accepts only the client certificate Terraform passed in PLUGIN_CLIENT_CERT)");
 }
 
@@ -319,18 +300,13 @@ fn spawn_parent_watch(shutdown: CancellationToken) {
 
 /// One accepted connection, plain or TLS, as the gRPC server sees it.
 enum Conn {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Plain(Stream),
+    Tls(Box<tokio_rustls::server::TlsStream<Stream>>),
 }
 
 impl tonic::transport::server::Connected for Conn {
-    type ConnectInfo = Option<SocketAddr>;
-    fn connect_info(&self) -> Self::ConnectInfo {
-        match self {
-            Conn::Plain(s) => s.peer_addr().ok(),
-            Conn::Tls(s) => s.get_ref().0.peer_addr().ok(),
-        }
-    }
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
 }
 
 impl AsyncRead for Conn {
