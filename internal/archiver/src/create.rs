@@ -579,8 +579,13 @@ fn long_record(blocks: &mut Blocks<'_>, kind: EntryType, data: &[u8]) -> Result<
     blocks.zeros((512 - len % 512) % 512)
 }
 
+/// LZ4 acceleration (C lz4's knob: a faster-growing search step). 2 trades about 2.4% of size
+/// on SST-like data for about 4% less compression CPU, inside the 5% of `lz4 -1`'s size the
+/// snapshot tooling accepts.
+pub(crate) const ACCELERATION: u32 = 2;
+
 fn compress_loop(rx: Receiver<Work>, tx: Sender<Done>, ctl: Arc<Control>, outs: BufPool) {
-    let mut table = lz4_flex::block::CompressTable::large();
+    let mut lz4 = crate::lz4block::Compressor::with_acceleration(ACCELERATION);
     while let Ok(w) = rx.recv() {
         if ctl.stopped() {
             return;
@@ -588,7 +593,7 @@ fn compress_loop(rx: Receiver<Work>, tx: Sender<Done>, ctl: Arc<Control>, outs: 
         let done = match w {
             Work::Block { seq, buf, len } => {
                 let mut out = outs.take();
-                let used = frame::encode_block(&buf[..len], &mut table, &mut out);
+                let used = frame::encode_block(&buf[..len], &mut lz4, &mut out);
                 Done::Block {
                     seq,
                     buf,

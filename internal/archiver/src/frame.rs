@@ -33,24 +33,12 @@ pub(crate) fn trailer(content_checksum: u32) -> [u8; 8] {
     t
 }
 
-/// Compresses one block straight into `out` after its 4-byte size prefix, and returns how many
-/// bytes of `out` the block takes. `out` must be [`out_len`] long; it is reused from block to
-/// block, so it is never cleared or reallocated. The block is stored uncompressed when
-/// compression would not make it smaller, as the format requires.
+/// Compresses one block with our compressor ([`crate::lz4block`]) straight into `out` after
+/// its 4-byte size prefix, and returns how many bytes of `out` the block takes. `out` must be
+/// [`out_len`] long; it is reused from block to block, so it is never cleared or reallocated.
+/// The block is stored uncompressed when compression would not make it smaller, as the format
+/// requires.
 pub(crate) fn encode_block(
-    input: &[u8],
-    table: &mut lz4_flex::block::CompressTable,
-    out: &mut [u8],
-) -> usize {
-    let compressed = lz4_flex::block::compress_into_with_table(input, &mut out[4..], table).ok();
-    finish_block(input, compressed, out)
-}
-
-/// [`encode_block`] with our own compressor ([`crate::lz4block`]): the same frame block, readable
-/// by any LZ4 decoder. Not yet what `create` uses: it is only ~2% faster per core than lz4_flex
-/// on snapshot data, short of the 8% that would justify the switch (see `lz4-speed`).
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) fn encode_block_ours(
     input: &[u8],
     compressor: &mut crate::lz4block::Compressor,
     out: &mut [u8],
@@ -76,11 +64,9 @@ fn finish_block(input: &[u8], compressed: Option<usize>, out: &mut [u8]) -> usiz
 }
 
 /// Length of the output buffer `encode_block` needs for a full block: the size prefix plus the
-/// worst case of either compressor (which is larger than the block stored raw).
+/// compressor's worst case (which is larger than the block stored raw).
 pub(crate) fn out_len() -> usize {
-    4 + lz4_flex::block::get_maximum_output_size(BLOCK_SIZE)
-        .max(crate::lz4block::max_output(BLOCK_SIZE))
-        .max(BLOCK_SIZE)
+    4 + crate::lz4block::max_output(BLOCK_SIZE).max(BLOCK_SIZE)
 }
 
 #[cfg(test)]
@@ -121,7 +107,7 @@ mod tests {
         let mut out = vec![0u8; out_len()];
         let mut raw_blocks = 0;
         for block in data.chunks(BLOCK_SIZE) {
-            let used = encode_block_ours(block, &mut c, &mut out);
+            let used = encode_block(block, &mut c, &mut out);
             if out[3] & 0x80 != 0 {
                 raw_blocks += 1;
             }

@@ -78,12 +78,17 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
-    /// Starts the split thread and one decompression thread per core (at most 4) over `input`.
-    /// The threads stop by themselves when the input ends or the decoder is dropped.
+    /// Starts the split thread and the decompression threads over `input`. The threads stop by
+    /// themselves when the input ends or the decoder is dropped.
+    ///
+    /// One decompression thread per two cores, at most two: the SHA-256 of the compressed bytes
+    /// and the reader (content checksum, tar walk) keep the other cores busy, and each extra
+    /// thread holds about 10 MiB of blocks in flight. On two cores a second one measured no faster
+    /// (1.22 s against 1.25 s for a 1 GiB artifact) and 10 MiB larger.
     pub(crate) fn start(input: mpsc::Receiver<Bytes>) -> Result<Decoder, ArchiveError> {
         let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, 4);
+            .map_or(1, |n| n.get() / 2)
+            .clamp(1, 2);
         // Every 4 MiB block in flight is resident memory, so nothing queues: a finished block
         // waits in its worker until the reader takes it. In flight at most: one per worker, one
         // reordered, the one being read.
