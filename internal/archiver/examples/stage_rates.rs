@@ -9,17 +9,11 @@ use std::io::Read;
 
 use sha2::{Digest, Sha256};
 
-const BLOCK: usize = 4 * 1024 * 1024;
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_now;
 
-fn cpu_now() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
+const BLOCK: usize = 4 * 1024 * 1024;
 
 fn rate(label: &str, bytes: usize, secs: f64) {
     println!(

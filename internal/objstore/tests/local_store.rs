@@ -28,23 +28,40 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     v
 }
 
+async fn local(dir: &std::path::Path) -> std::sync::Arc<dyn objstore::ObjectStore> {
+    objstore::open(&format!("file://{}", dir.display()), &Default::default())
+        .await
+        .unwrap()
+}
+
+fn body_of(data: &[u8], chunk: usize) -> ByteStream {
+    let chunks: Vec<std::io::Result<Bytes>> = data
+        .chunks(chunk)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures::stream::iter(chunks))
+}
+
+async fn read_all(store: &dyn objstore::ObjectStore, key: &str) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut s = store.get_stream(key).await.unwrap();
+    while let Some(b) = s.next().await {
+        got.extend_from_slice(&b.unwrap());
+    }
+    got
+}
+
 #[tokio::test]
 async fn put_get_list_delete_and_preconditions() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = objstore::open(
-        &format!("file://{}", tmp.path().display()),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    let store = local(tmp.path()).await;
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let chunks: Vec<std::io::Result<Bytes>> = data
-        .chunks(100_000)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect();
-    let body: ByteStream = Box::pin(futures::stream::iter(chunks));
     let meta = store
-        .put_stream("snapshots/a.tar.lz4", body, PutOptions::default())
+        .put_stream(
+            "snapshots/a.tar.lz4",
+            body_of(&data, 100_000),
+            PutOptions::default(),
+        )
         .await
         .unwrap();
     assert_eq!(meta.size, data.len() as u64);
@@ -55,12 +72,7 @@ async fn put_get_list_delete_and_preconditions() {
         "a streamed local write is confirmed by re-reading it"
     );
     assert_eq!(meta.sha256, None);
-    let mut got = Vec::new();
-    let mut s = store.get_stream("snapshots/a.tar.lz4").await.unwrap();
-    while let Some(b) = s.next().await {
-        got.extend_from_slice(&b.unwrap());
-    }
-    assert_eq!(got, data);
+    assert_eq!(read_all(store.as_ref(), "snapshots/a.tar.lz4").await, data);
 
     let v1 = store
         .put_bytes(
@@ -155,36 +167,21 @@ async fn put_get_list_delete_and_preconditions() {
 #[tokio::test]
 async fn a_write_the_caller_reads_back_in_full_is_not_read_twice() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = objstore::open(
-        &format!("file://{}", tmp.path().display()),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
+    let store = local(tmp.path()).await;
     let data: Vec<u8> = (0..2_500_000u32).map(|i| (i * 13 % 241) as u8).collect();
-    let chunks: Vec<std::io::Result<Bytes>> = data
-        .chunks(65_536)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect();
-    let body: ByteStream = Box::pin(futures::stream::iter(chunks));
     let opts = PutOptions {
         full_read_follows: true,
         ..PutOptions::default()
     };
     let meta = store
-        .put_stream("full/a.tar.lz4", body, opts)
+        .put_stream("full/a.tar.lz4", body_of(&data, 65_536), opts)
         .await
         .unwrap();
     assert_eq!(meta.size, data.len() as u64);
     // Nothing attested: the caller's full read is the check.
     assert!(!meta.confirmed);
     assert_eq!(meta.sha256, None);
-    let mut got = Vec::new();
-    let mut s = store.get_stream("full/a.tar.lz4").await.unwrap();
-    while let Some(b) = s.next().await {
-        got.extend_from_slice(&b.unwrap());
-    }
-    assert_eq!(got, data);
+    assert_eq!(read_all(store.as_ref(), "full/a.tar.lz4").await, data);
     assert!(
         leftovers(tmp.path()).is_empty(),
         "{:?}",

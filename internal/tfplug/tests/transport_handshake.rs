@@ -527,7 +527,10 @@ fn listens_on_a_unix_socket_in_the_socket_dir_and_removes_it_on_exit() {
     let dir_s = dir.path().to_str().unwrap();
     let mut plugin = Plugin::start_with(None, &[("PLUGIN_UNIX_SOCKET_DIR", dir_s)]);
     let Addr::Unix(path) = plugin.addr.clone() else {
-        panic!("expected a Unix socket, as go-plugin servers use: {:?}", plugin.handshake);
+        panic!(
+            "expected a Unix socket, as go-plugin servers use: {:?}",
+            plugin.handshake
+        );
     };
     assert_eq!(path.parent(), Some(dir.path()), "{:?}", plugin.handshake);
     assert!(std::fs::metadata(&path).unwrap().file_type().is_socket());
@@ -535,7 +538,10 @@ fn listens_on_a_unix_socket_in_the_socket_dir_and_removes_it_on_exit() {
     rt.block_on(async {
         let channel = plain_channel(&plugin.addr).await.expect("connect");
         let mut controller = plugin::grpc_controller_client::GrpcControllerClient::new(channel);
-        controller.shutdown(plugin::Empty {}).await.expect("shutdown");
+        controller
+            .shutdown(plugin::Empty {})
+            .await
+            .expect("shutdown");
     });
     let status = plugin.wait_exit();
     assert_eq!(status.code(), Some(0), "stderr:\n{}", plugin.stderr());
@@ -562,7 +568,15 @@ fn falls_back_to_loopback_tcp_when_no_socket_can_be_made() {
     rt.block_on(async {
         let channel = plain_channel(&plugin.addr).await.expect("connect");
         let mut controller = plugin::grpc_controller_client::GrpcControllerClient::new(channel);
-        controller.shutdown(plugin::Empty {}).await.expect("shutdown");
+        controller
+            .shutdown(plugin::Empty {})
+            .await
+            .expect("shutdown");
     });
-    assert_eq!(plugin.wait_exit().code(), Some(0), "stderr:\n{}", plugin.stderr());
+    assert_eq!(
+        plugin.wait_exit().code(),
+        Some(0),
+        "stderr:\n{}",
+        plugin.stderr()
+    );
 }

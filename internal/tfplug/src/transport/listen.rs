@@ -1,17 +1,17 @@
-//! Where the plugin listens. Like go-plugin's own servers on Unix, a Unix domain socket in a
-//! temporary directory: Terraform's hundreds of calls per plan cost less there than over
-//! loopback TCP. TCP on 127.0.0.1 (within `PLUGIN_MIN_PORT`..`PLUGIN_MAX_PORT`) remains for
-//! when no socket can be made, e.g. a temporary directory whose path is too long for one.
+//! Where the plugin listens. Like go-plugin's own servers on Unix: a Unix domain socket in a
+//! temporary directory, so no port is picked from a shared range and nothing listens on the
+//! network namespace (the client certificate is still required). A 200-resource plan measured
+//! the same over it as over loopback TCP. TCP on 127.0.0.1 (within `PLUGIN_MIN_PORT`..
+//! `PLUGIN_MAX_PORT`) remains for when no socket can be made, e.g. a temporary directory whose
+//! path is too long for one.
 
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio_util::either::Either;
 
 use super::ServeError;
 
@@ -73,12 +73,12 @@ impl Listener {
                     .ok()
                     .and_then(|c| c.pid())
                     .map_or_else(|| "unix socket".to_string(), |p| format!("pid {p}"));
-                Ok((Stream::Unix(s), peer))
+                Ok((Either::Left(s), peer))
             }
             Listener::Tcp(l) => {
                 let (s, peer) = l.accept().await?;
                 let _ = s.set_nodelay(true);
-                Ok((Stream::Tcp(s), peer.to_string()))
+                Ok((Either::Right(s), peer.to_string()))
             }
         }
     }
@@ -93,7 +93,9 @@ pub(crate) async fn listen(
     let dir = socket_dir.unwrap_or_else(std::env::temp_dir);
     match unix_socket(&dir) {
         Ok(l) => return Ok(l),
-        Err(e) => tracing::debug!(dir = %dir.display(), error = %e, "no Unix socket; listening on TCP"),
+        Err(e) => {
+            tracing::debug!(dir = %dir.display(), error = %e, "no Unix socket; listening on TCP")
+        }
     }
     tcp(range).await
 }
@@ -104,11 +106,7 @@ fn unix_socket(dir: &Path) -> io::Result<Listener> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let path = dir.join(format!(
-            "plugin{}{:09}{attempt}",
-            std::process::id(),
-            nanos
-        ));
+        let path = dir.join(format!("plugin{}{:09}{attempt}", std::process::id(), nanos));
         match UnixListener::bind(&path) {
             Ok(l) => return Ok(Listener::Unix(l, SocketFile(path))),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = e,
@@ -142,61 +140,7 @@ async fn tcp(range: Option<(u16, u16)>) -> Result<Listener, ServeError> {
 }
 
 /// One accepted connection before TLS.
-pub(crate) enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
+pub(crate) type Stream = Either<UnixStream, TcpStream>;
 
 #[cfg(test)]
 mod tests {
@@ -212,7 +156,10 @@ mod tests {
         assert_eq!(path.parent(), Some(dir.path()));
         assert!(path.exists());
         drop(l);
-        assert!(!path.exists(), "the socket file is removed with the listener");
+        assert!(
+            !path.exists(),
+            "the socket file is removed with the listener"
+        );
     }
 
     #[tokio::test]
@@ -222,7 +169,9 @@ mod tests {
         let l = listen(Some(long), None).await.unwrap();
         let addr = l.addr().unwrap();
         assert_eq!(addr.network(), "tcp");
-        let ListenAddr::Tcp(a) = addr else { unreachable!() };
+        let ListenAddr::Tcp(a) = addr else {
+            unreachable!()
+        };
         assert!(a.ip().is_loopback());
     }
 }
