@@ -421,14 +421,27 @@ impl S3Store {
         tracing::debug!(object = %url, upload_id = %upload_id, "multipart upload started");
         self.abort_orphaned_creates(key, &full, &upload_id).await;
 
-        let completed = std::sync::atomic::AtomicBool::new(false);
-        let work = self.upload_and_complete(key, &upload_id, first, reader, opts, &completed);
-        let outcome = with_cancel(opts.cancel.as_ref(), &url, work)
-            .await
-            .and_then(|r| r);
+        let stage = CompletionStage::default();
+        let work = self.upload_and_complete(key, &upload_id, first, reader, opts, &stage);
+        tokio::pin!(work);
+        let outcome = match opts.cancel.as_ref() {
+            None => work.await,
+            Some(token) => tokio::select! {
+                r = &mut work => r,
+                _ = token.cancelled() => {
+                    if stage.completing.load(std::sync::atomic::Ordering::SeqCst) {
+                        // CompleteMultipartUpload is on the wire: the server may have made the
+                        // object already. Wait for its answer, so what it made is removed below
+                        // instead of aborting an upload that is gone and leaving the object.
+                        let _ = (&mut work).await;
+                    }
+                    Err(StoreError::Cancelled { url: url.clone() })
+                }
+            },
+        };
         match outcome {
             Ok(meta) => Ok(meta),
-            Err(e) if completed.load(std::sync::atomic::Ordering::SeqCst) => {
+            Err(e) if stage.completed.load(std::sync::atomic::Ordering::SeqCst) => {
                 // The object exists but was not confirmed (or the caller cancelled meanwhile).
                 self.discard(key).await;
                 Err(e)
@@ -524,7 +537,7 @@ impl S3Store {
         first: Bytes,
         mut reader: ChunkReader,
         opts: &PutOptions,
-        completed: &std::sync::atomic::AtomicBool,
+        stage: &CompletionStage,
     ) -> Result<ObjectMeta> {
         let url = self.url(key);
         let full_key = self.full_key(key);
@@ -601,6 +614,9 @@ impl S3Store {
             Precondition::IfAbsent => req = req.if_none_match("*"),
             Precondition::IfMatch(v) => req = req.if_match(&v.0),
         }
+        stage
+            .completing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let (etag, checksum) = match req.send().await {
             Ok(r) => (
                 r.e_tag().map(str::to_string),
@@ -618,7 +634,9 @@ impl S3Store {
             },
             Err(e) => return Err(self.map_err(key, e)),
         };
-        completed.store(true, std::sync::atomic::Ordering::SeqCst);
+        stage
+            .completed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let attested = |c: Option<&str>| {
             c.is_some_and(|c| c.split('-').next() == Some(composite_b64.as_str()))
         };
@@ -726,6 +744,15 @@ async fn hash_off_thread(mut h: Sha256, data: Bytes) -> Sha256 {
         Ok(h) => h,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
+}
+
+/// How far a multipart upload got, for cleaning up after it fails or is cancelled.
+#[derive(Default)]
+struct CompletionStage {
+    /// CompleteMultipartUpload was sent: the object may exist even if no answer arrives.
+    completing: std::sync::atomic::AtomicBool,
+    /// CompleteMultipartUpload succeeded: the object exists and the upload is gone.
+    completed: std::sync::atomic::AtomicBool,
 }
 
 /// Runs `fut` unless `cancel` fires first.

@@ -426,6 +426,48 @@ async fn cancelling_mid_upload_aborts_it() {
     assert_nothing_left(&rig).await;
 }
 
+/// Cancelling while CompleteMultipartUpload is on the wire: the server may have made the object
+/// already, so the store waits for the answer and removes what it made instead of aborting an
+/// upload that no longer exists and leaving the object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_during_the_completion_leaves_nothing() {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    let plan = first_attempt(move |r| {
+        r.is_complete_multipart().then(|| {
+            // The server completes the upload at once; the cancellation arrives while its
+            // answer is still on the way.
+            let t = t.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                t.cancel();
+            });
+            (
+                "complete".into(),
+                Fault::DelayResponse(Duration::from_secs(2)),
+            )
+        })
+    });
+    let Some(rig) = rig(plan).await else { return };
+    let body = data(LEN, 9);
+    let err = upload(&rig.store, &body, Some(token))
+        .await
+        .expect_err("cancelled");
+    eprintln!("{}: {err}", rig.proxy.stats);
+    assert_eq!(
+        rig.proxy
+            .stats
+            .delays
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert!(
+        matches!(err, StoreError::Cancelled { ref url } if url.ends_with(KEY)),
+        "{err:?}"
+    );
+    assert_nothing_left(&rig).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bits_flipped_in_flight_are_never_attested() {
     // moto does not check x-amz-checksum-sha256, so a corrupted part may be stored; the store

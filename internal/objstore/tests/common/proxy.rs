@@ -35,6 +35,9 @@ pub enum Fault {
     /// Forwards the request whole (the server acts on it) and resets the connection as the
     /// answer starts, so the client never learns the outcome.
     LoseResponse,
+    /// Forwards the request whole (the server acts on it) and holds the answer this long, as a
+    /// slow link would.
+    DelayResponse(Duration),
 }
 
 /// One request as the plan sees it.
@@ -92,6 +95,7 @@ pub struct Stats {
     pub stalls: AtomicU64,
     pub lost: AtomicU64,
     pub corruptions: AtomicU64,
+    pub delays: AtomicU64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -105,6 +109,7 @@ impl Stats {
             + get(&self.stalls)
             + get(&self.lost)
             + get(&self.corruptions)
+            + get(&self.delays)
     }
 }
 
@@ -112,7 +117,7 @@ impl std::fmt::Display for Stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} connections, {} requests, {} resets, {} error statuses, {} stalls, {} lost answers, {} corruptions",
+            "{} connections, {} requests, {} resets, {} error statuses, {} stalls, {} lost answers, {} corruptions, {} delayed answers",
             get(&self.connections),
             get(&self.requests),
             get(&self.resets),
@@ -120,6 +125,7 @@ impl std::fmt::Display for Stats {
             get(&self.stalls),
             get(&self.lost),
             get(&self.corruptions),
+            get(&self.delays),
         )
     }
 }
@@ -244,8 +250,10 @@ async fn connection(
     let cw = Arc::new(Mutex::new(cw));
     // Set when the next answer from the server must be lost.
     let lose = Arc::new(AtomicBool::new(false));
+    // Set when the next answer from the server must wait this long.
+    let delay = Arc::new(std::sync::Mutex::new(None::<Duration>));
     let down = {
-        let (cw, lose, st) = (cw.clone(), lose.clone(), st.clone());
+        let (cw, lose, st, delay) = (cw.clone(), lose.clone(), st.clone(), delay.clone());
         tokio::spawn(async move {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -253,6 +261,10 @@ async fn connection(
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
+                let wait = delay.lock().map(|mut d| d.take()).unwrap_or(None);
+                if let Some(d) = wait {
+                    tokio::time::sleep(d).await;
+                }
                 let mut w = cw.lock().await;
                 if lose.load(Ordering::SeqCst) {
                     st.lost.fetch_add(1, Ordering::SeqCst);
@@ -362,6 +374,15 @@ async fn connection(
                     })
                     .await;
                     return Ok(());
+                }
+                Fault::DelayResponse(d) => {
+                    let body = read_body(&mut cr, &mut buf, len).await?;
+                    st.delays.fetch_add(1, Ordering::SeqCst);
+                    if let Ok(mut slot) = delay.lock() {
+                        *slot = Some(d);
+                    }
+                    sw.write_all(&head).await?;
+                    sw.write_all(&body).await?;
                 }
                 Fault::LoseResponse => {
                     let body = read_body(&mut cr, &mut buf, len).await?;
