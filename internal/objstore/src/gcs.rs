@@ -24,7 +24,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::s3::{with_cancel, ChunkReader};
+use crate::s3::{committing, finish_commit, with_cancel, ChunkReader};
 use crate::url::{join_key, strip_key};
 use crate::{
     ByteStream, ObjectMeta, ObjectStore, Precondition, PutOptions, Result, StoreConfig, StoreError,
@@ -438,7 +438,7 @@ impl GcsStore {
                 format!("multipart/related; boundary={boundary}"),
             )
             .body(body);
-        let (resp, retried) = with_cancel(
+        let (resp, retried) = committing(
             opts.cancel.as_ref(),
             &self.url(key),
             self.send_counted(req, key, self.settings.max_attempts),
@@ -503,11 +503,28 @@ impl GcsStore {
                 url: url.clone(),
                 detail: "resumable upload started without a Location".into(),
             })?;
-        let work = self.upload_chunks(key, &session, first, &mut reader, opts);
-        match with_cancel(opts.cancel.as_ref(), &url, work)
-            .await
-            .and_then(|r| r)
-        {
+        let finalizing = std::sync::atomic::AtomicBool::new(false);
+        let work = self.upload_chunks(key, &session, first, &mut reader, opts, &finalizing);
+        tokio::pin!(work);
+        let outcome = match opts.cancel.as_ref() {
+            None => work.await,
+            Some(token) => tokio::select! {
+                r = &mut work => r,
+                _ = token.cancelled() => {
+                    if finalizing.load(std::sync::atomic::Ordering::SeqCst) {
+                        // The last chunk is on the wire: GCS may have made the object already.
+                        // Finish and report what happened; cancelling the session would not
+                        // remove an object it already made.
+                        finish_commit(&url, &mut work)
+                            .await
+                            .unwrap_or(Err(StoreError::Cancelled { url: url.clone() }))
+                    } else {
+                        Err(StoreError::Cancelled { url: url.clone() })
+                    }
+                }
+            },
+        };
+        match outcome {
             Ok(m) => Ok(m),
             Err(e) => {
                 // Cancels the session so no partial upload lingers (GCS would expire it in a week).
@@ -524,6 +541,7 @@ impl GcsStore {
         first: Bytes,
         reader: &mut ChunkReader,
         opts: &PutOptions,
+        finalizing: &std::sync::atomic::AtomicBool,
     ) -> Result<ObjectMeta> {
         let url = self.url(key);
         let io = |e: std::io::Error| StoreError::Io {
@@ -555,6 +573,9 @@ impl GcsStore {
             } else {
                 "*".to_string()
             };
+            if last {
+                finalizing.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             let resp = self.put_chunk(key, session, offset, chunk, &total).await?;
             if last {
                 if !resp.status().is_success() {

@@ -290,7 +290,8 @@ impl S3Store {
             Precondition::IfAbsent => req = req.if_none_match("*"),
             Precondition::IfMatch(v) => req = req.if_match(&v.0),
         }
-        let resp = with_cancel(opts.cancel.as_ref(), &self.url(key), req.send())
+        let url = self.url(key);
+        let resp = committing(opts.cancel.as_ref(), &url, req.send())
             .await?
             .map_err(|e| self.map_err(key, e))?;
         let echoed = resp.checksum_sha256().is_some_and(|c| c == sha_b64);
@@ -431,11 +432,15 @@ impl S3Store {
                 _ = token.cancelled() => {
                     if stage.completing.load(std::sync::atomic::Ordering::SeqCst) {
                         // CompleteMultipartUpload is on the wire: the server may have made the
-                        // object already. Wait for its answer, so what it made is removed below
-                        // instead of aborting an upload that is gone and leaving the object.
-                        let _ = (&mut work).await;
+                        // object already. Aborting would find no upload and leave the object, so
+                        // finish and report what happened; a caller that no longer wants a
+                        // completed object removes it.
+                        finish_commit(&url, &mut work)
+                            .await
+                            .unwrap_or(Err(StoreError::Cancelled { url: url.clone() }))
+                    } else {
+                        Err(StoreError::Cancelled { url: url.clone() })
                     }
-                    Err(StoreError::Cancelled { url: url.clone() })
                 }
             },
         };
@@ -753,6 +758,47 @@ struct CompletionStage {
     completing: std::sync::atomic::AtomicBool,
     /// CompleteMultipartUpload succeeded: the object exists and the upload is gone.
     completed: std::sync::atomic::AtomicBool,
+}
+
+/// How long a cancelled upload still waits for a request that may already have created the
+/// object (a PUT, a multipart or resumable completion) before it stops listening.
+pub(crate) const COMMIT_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Awaits `fut`, a request that may create the object, through a cancellation: dropping it in
+/// flight could leave an object the server made after we stopped listening, with the caller told
+/// nothing was written. So a cancelled caller still gets the request's real outcome (a caller
+/// that no longer wants the object removes it); only if the request outlasts [`COMMIT_GRACE`]
+/// after the cancellation is the answer `Cancelled`, with a warning that the object may exist.
+pub(crate) async fn committing<F: std::future::Future>(
+    cancel: Option<&CancellationToken>,
+    url: &str,
+    fut: F,
+) -> Result<F::Output> {
+    let Some(token) = cancel else {
+        return Ok(fut.await);
+    };
+    tokio::pin!(fut);
+    tokio::select! {
+        out = &mut fut => Ok(out),
+        _ = token.cancelled() => finish_commit(url, &mut fut)
+            .await
+            .ok_or_else(|| StoreError::Cancelled { url: url.to_string() }),
+    }
+}
+
+/// The rest of a committing request after a cancellation, for at most [`COMMIT_GRACE`].
+pub(crate) async fn finish_commit<F: std::future::Future + Unpin>(
+    url: &str,
+    fut: F,
+) -> Option<F::Output> {
+    tracing::info!(object = %url, "cancelled while the store was committing the object; waiting for its answer");
+    match tokio::time::timeout(COMMIT_GRACE, fut).await {
+        Ok(out) => Some(out),
+        Err(_) => {
+            tracing::warn!(object = %url, grace_s = COMMIT_GRACE.as_secs(), "no answer to the commit after the cancellation; the object may exist");
+            None
+        }
+    }
 }
 
 /// Runs `fut` unless `cancel` fires first.

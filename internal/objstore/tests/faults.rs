@@ -426,22 +426,27 @@ async fn cancelling_mid_upload_aborts_it() {
     assert_nothing_left(&rig).await;
 }
 
+/// A cancellation that fires on a timer once a request is on its way, while the fault proxy
+/// holds that request's answer: the server acts first, the client hears nothing yet.
+fn cancel_soon(t: &CancellationToken) {
+    let t = t.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        t.cancel();
+    });
+}
+
 /// Cancelling while CompleteMultipartUpload is on the wire: the server may have made the object
-/// already, so the store waits for the answer and removes what it made instead of aborting an
-/// upload that no longer exists and leaving the object.
+/// already, and aborting would find no upload and leave it. The store finishes the call and
+/// reports the object it made (the catalog removes an artifact it no longer wants); it never
+/// says "cancelled" while an object it wrote stays behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_during_the_completion_leaves_nothing() {
+async fn cancelling_during_the_completion_reports_the_object_made() {
     let token = CancellationToken::new();
     let t = token.clone();
     let plan = first_attempt(move |r| {
         r.is_complete_multipart().then(|| {
-            // The server completes the upload at once; the cancellation arrives while its
-            // answer is still on the way.
-            let t = t.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(300));
-                t.cancel();
-            });
+            cancel_soon(&t);
             (
                 "complete".into(),
                 Fault::DelayResponse(Duration::from_secs(2)),
@@ -450,10 +455,11 @@ async fn cancelling_during_the_completion_leaves_nothing() {
     });
     let Some(rig) = rig(plan).await else { return };
     let body = data(LEN, 9);
-    let err = upload(&rig.store, &body, Some(token))
+    let meta = upload(&rig.store, &body, Some(token.clone()))
         .await
-        .expect_err("cancelled");
-    eprintln!("{}: {err}", rig.proxy.stats);
+        .expect("the completion the server performed is reported");
+    eprintln!("{}", rig.proxy.stats);
+    assert!(token.is_cancelled());
     assert_eq!(
         rig.proxy
             .stats
@@ -461,11 +467,34 @@ async fn cancelling_during_the_completion_leaves_nothing() {
             .load(std::sync::atomic::Ordering::SeqCst),
         1
     );
-    assert!(
-        matches!(err, StoreError::Cancelled { ref url } if url.ends_with(KEY)),
-        "{err:?}"
+    assert_whole(&rig, &body, &meta).await;
+}
+
+/// The same for a single PUT (objects below the part size).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_during_a_single_put_reports_the_object_made() {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    let plan = first_attempt(move |r| {
+        (r.method == "PUT" && r.part_number().is_none()).then(|| {
+            cancel_soon(&t);
+            ("put".into(), Fault::DelayResponse(Duration::from_secs(2)))
+        })
+    });
+    let Some(rig) = rig(plan).await else { return };
+    let body = data(PART as usize / 2, 13);
+    let meta = upload(&rig.store, &body, Some(token.clone()))
+        .await
+        .expect("the PUT the server performed is reported");
+    assert!(token.is_cancelled());
+    assert_eq!(
+        rig.proxy
+            .stats
+            .delays
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
     );
-    assert_nothing_left(&rig).await;
+    assert_whole(&rig, &body, &meta).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -629,4 +658,45 @@ async fn gcs_cancel_during_a_stalled_chunk_leaves_nothing() {
         store.list("").await.expect("list").is_empty(),
         "nothing in the prefix"
     );
+}
+
+/// GCS: a cancellation while the last chunk of a resumable upload (which makes the object) is on
+/// the wire. The store reports the object rather than a cancellation that would leave it unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcs_cancelling_during_the_last_chunk_reports_the_object_made() {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    // PUTs: the three chunks of a 700 KiB upload in 256 KiB chunks; the third is the last.
+    let delay = nth("PUT", 2, Fault::DelayResponse(Duration::from_secs(2)));
+    let plan = move |r: &Request| {
+        let f = delay(r);
+        if f != Fault::Pass {
+            cancel_soon(&t);
+        }
+        f
+    };
+    let Some((_emulator, proxy, store)) = gcs_rig(plan).await else {
+        return;
+    };
+    let body = data(700 * 1024 + 5, 14);
+    let meta = store
+        .put_stream(
+            KEY,
+            stream_of(body.clone(), 10_000),
+            PutOptions {
+                cancel: Some(token.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("the object GCS made is reported");
+    eprintln!("{}", proxy.stats);
+    assert!(token.is_cancelled());
+    assert_eq!(
+        proxy.stats.delays.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(meta.size, body.len() as u64);
+    let (stored, _) = store.get_bytes(KEY).await.expect("the object exists");
+    assert!(stored == body, "the stored object is what was sent");
 }
