@@ -327,6 +327,20 @@ impl Input {
         Ok(out.freeze())
     }
 
+    /// Drops the next `n` bytes without gathering them (a skippable frame may declare up to
+    /// 4 GiB).
+    fn skip(&mut self, mut n: usize) -> Result<(), ArchiveError> {
+        while n > 0 {
+            if !self.fill() {
+                return Err(ArchiveError::Truncated);
+            }
+            let k = n.min(self.cur.len());
+            self.cur.advance(k);
+            n -= k;
+        }
+        Ok(())
+    }
+
     fn u32(&mut self) -> Result<u32, ArchiveError> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -375,7 +389,7 @@ fn split_frames(
         let magic = input.u32()?;
         if magic & SKIPPABLE_MASK == SKIPPABLE {
             let len = input.u32()? as usize;
-            input.take(len)?;
+            input.skip(len)?;
             continue;
         }
         if magic != MAGIC {

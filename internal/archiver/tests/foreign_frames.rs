@@ -185,4 +185,8 @@ async fn not_an_lz4_frame_is_named() {
         .await
         .unwrap_err();
     assert!(matches!(err, ArchiveError::Truncated), "{err:?}");
+    // A skippable frame that claims 4 GiB and ends early: truncated (skipped as it streams).
+    let huge = vec![0x50, 0x2A, 0x4D, 0x18, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3];
+    let err = archiver::verify(stream_of(huge, 4)).await.unwrap_err();
+    assert!(matches!(err, ArchiveError::Truncated), "{err:?}");
 }
