@@ -24,7 +24,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::s3::{committing, finish_commit, with_cancel, ChunkReader};
+use crate::s3::{committing, upload_until_commit, with_cancel, ChunkReader};
 use crate::url::{join_key, strip_key};
 use crate::{
     ByteStream, ObjectMeta, ObjectStore, Precondition, PutOptions, Result, StoreConfig, StoreError,
@@ -505,25 +505,9 @@ impl GcsStore {
             })?;
         let finalizing = std::sync::atomic::AtomicBool::new(false);
         let work = self.upload_chunks(key, &session, first, &mut reader, opts, &finalizing);
-        tokio::pin!(work);
-        let outcome = match opts.cancel.as_ref() {
-            None => work.await,
-            Some(token) => tokio::select! {
-                r = &mut work => r,
-                _ = token.cancelled() => {
-                    if finalizing.load(std::sync::atomic::Ordering::SeqCst) {
-                        // The last chunk is on the wire: GCS may have made the object already.
-                        // Finish and report what happened; cancelling the session would not
-                        // remove an object it already made.
-                        finish_commit(&url, &mut work)
-                            .await
-                            .unwrap_or(Err(StoreError::Cancelled { url: url.clone() }))
-                    } else {
-                        Err(StoreError::Cancelled { url: url.clone() })
-                    }
-                }
-            },
-        };
+        // Once the last chunk is on the wire GCS may have made the object, which cancelling the
+        // session would not remove: a cancellation then lets that chunk finish.
+        let outcome = upload_until_commit(opts.cancel.as_ref(), &url, &finalizing, work).await;
         match outcome {
             Ok(m) => Ok(m),
             Err(e) => {

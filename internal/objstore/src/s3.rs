@@ -424,26 +424,10 @@ impl S3Store {
 
         let stage = CompletionStage::default();
         let work = self.upload_and_complete(key, &upload_id, first, reader, opts, &stage);
-        tokio::pin!(work);
-        let outcome = match opts.cancel.as_ref() {
-            None => work.await,
-            Some(token) => tokio::select! {
-                r = &mut work => r,
-                _ = token.cancelled() => {
-                    if stage.completing.load(std::sync::atomic::Ordering::SeqCst) {
-                        // CompleteMultipartUpload is on the wire: the server may have made the
-                        // object already. Aborting would find no upload and leave the object, so
-                        // finish and report what happened; a caller that no longer wants a
-                        // completed object removes it.
-                        finish_commit(&url, &mut work)
-                            .await
-                            .unwrap_or(Err(StoreError::Cancelled { url: url.clone() }))
-                    } else {
-                        Err(StoreError::Cancelled { url: url.clone() })
-                    }
-                }
-            },
-        };
+        // Once CompleteMultipartUpload is on the wire, aborting would find no upload and leave
+        // the object: a cancellation then lets the completion finish.
+        let outcome =
+            upload_until_commit(opts.cancel.as_ref(), &url, &stage.completing, work).await;
         match outcome {
             Ok(meta) => Ok(meta),
             Err(e) if stage.completed.load(std::sync::atomic::Ordering::SeqCst) => {
@@ -783,6 +767,35 @@ pub(crate) async fn committing<F: std::future::Future>(
         _ = token.cancelled() => finish_commit(url, &mut fut)
             .await
             .ok_or_else(|| StoreError::Cancelled { url: url.to_string() }),
+    }
+}
+
+/// Awaits an upload whose last request commits the object; `commit_started` is set by the
+/// upload when that request goes out. A cancellation before it stops the upload at once; one
+/// after it lets the commit finish (see [`finish_commit`]) and returns the real outcome, so a
+/// caller told "cancelled" never finds an object the server made anyway.
+pub(crate) async fn upload_until_commit<F: std::future::Future<Output = Result<ObjectMeta>>>(
+    cancel: Option<&CancellationToken>,
+    url: &str,
+    commit_started: &std::sync::atomic::AtomicBool,
+    work: F,
+) -> Result<ObjectMeta> {
+    let Some(token) = cancel else {
+        return work.await;
+    };
+    tokio::pin!(work);
+    let cancelled = || StoreError::Cancelled {
+        url: url.to_string(),
+    };
+    tokio::select! {
+        r = &mut work => r,
+        _ = token.cancelled() => {
+            if commit_started.load(std::sync::atomic::Ordering::SeqCst) {
+                finish_commit(url, &mut work).await.unwrap_or_else(|| Err(cancelled()))
+            } else {
+                Err(cancelled())
+            }
+        }
     }
 }
 
