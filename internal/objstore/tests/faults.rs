@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::proxy::{Fault, FaultProxy, Request};
+use common::proxy::{get, Fault, FaultProxy, Request};
 use common::*;
 use futures::StreamExt;
 use objstore::s3::S3Store;
@@ -460,13 +460,7 @@ async fn cancelling_during_the_completion_reports_the_object_made() {
         .expect("the completion the server performed is reported");
     eprintln!("{}", rig.proxy.stats);
     assert!(token.is_cancelled());
-    assert_eq!(
-        rig.proxy
-            .stats
-            .delays
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(get(&rig.proxy.stats.delays), 1);
     assert_whole(&rig, &body, &meta).await;
 }
 
@@ -487,13 +481,7 @@ async fn cancelling_during_a_single_put_reports_the_object_made() {
         .await
         .expect("the PUT the server performed is reported");
     assert!(token.is_cancelled());
-    assert_eq!(
-        rig.proxy
-            .stats
-            .delays
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(get(&rig.proxy.stats.delays), 1);
     assert_whole(&rig, &body, &meta).await;
 }
 
@@ -692,10 +680,7 @@ async fn gcs_cancelling_during_the_last_chunk_reports_the_object_made() {
         .expect("the object GCS made is reported");
     eprintln!("{}", proxy.stats);
     assert!(token.is_cancelled());
-    assert_eq!(
-        proxy.stats.delays.load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(get(&proxy.stats.delays), 1);
     assert_eq!(meta.size, body.len() as u64);
     let (stored, _) = store.get_bytes(KEY).await.expect("the object exists");
     assert!(stored == body, "the stored object is what was sent");

@@ -534,15 +534,7 @@ fn listens_on_a_unix_socket_in_the_socket_dir_and_removes_it_on_exit() {
     };
     assert_eq!(path.parent(), Some(dir.path()), "{:?}", plugin.handshake);
     assert!(std::fs::metadata(&path).unwrap().file_type().is_socket());
-    let rt = rt();
-    rt.block_on(async {
-        let channel = plain_channel(&plugin.addr).await.expect("connect");
-        let mut controller = plugin::grpc_controller_client::GrpcControllerClient::new(channel);
-        controller
-            .shutdown(plugin::Empty {})
-            .await
-            .expect("shutdown");
-    });
+    shutdown_over_plaintext(&plugin);
     let status = plugin.wait_exit();
     assert_eq!(status.code(), Some(0), "stderr:\n{}", plugin.stderr());
     assert!(!path.exists(), "socket file left behind after shutdown");
@@ -564,19 +556,22 @@ fn falls_back_to_loopback_tcp_when_no_socket_can_be_made() {
         panic!("expected TCP: {:?}", plugin.handshake);
     };
     assert!((20000..=25000).contains(&addr.port()), "{addr}");
-    let rt = rt();
-    rt.block_on(async {
-        let channel = plain_channel(&plugin.addr).await.expect("connect");
-        let mut controller = plugin::grpc_controller_client::GrpcControllerClient::new(channel);
-        controller
-            .shutdown(plugin::Empty {})
-            .await
-            .expect("shutdown");
-    });
+    shutdown_over_plaintext(&plugin);
     assert_eq!(
         plugin.wait_exit().code(),
         Some(0),
         "stderr:\n{}",
         plugin.stderr()
     );
+}
+
+/// Asks a plugin served without AutoMTLS to stop, as Terraform does at the end of a run.
+fn shutdown_over_plaintext(plugin: &Plugin) {
+    rt().block_on(async {
+        let channel = plain_channel(&plugin.addr).await.expect("connect");
+        plugin::grpc_controller_client::GrpcControllerClient::new(channel)
+            .shutdown(plugin::Empty {})
+            .await
+            .expect("shutdown");
+    });
 }

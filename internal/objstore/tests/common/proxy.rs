@@ -98,7 +98,8 @@ pub struct Stats {
     pub delays: AtomicU64,
 }
 
-fn get(a: &AtomicU64) -> u64 {
+/// A counter's value.
+pub fn get(a: &AtomicU64) -> u64 {
     a.load(Ordering::SeqCst)
 }
 
