@@ -460,30 +460,7 @@ fn ctrl_c_during_an_s3_upload_stops_and_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("node");
     make_source(&src, 96 * 1024 * 1024);
-    let mut wd: Workdir = mirror.workdir();
-    wd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing");
-    wd.write(
-        "main.tf",
-        &format!(
-            r#"{PROVIDER_REQ}
-provider "testnet" {{
-  s3_endpoint         = "http://127.0.0.1:{relay}"
-  s3_force_path_style = true
-  s3_region           = "us-east-1"
-}}
-resource "testnet_snapshot_artifact" "s" {{
-  source_dir = "{src}"
-  store_url  = "s3://snaps/ghostnet"
-  network    = "ghostnet"
-  kind       = "rolling"
-  label      = "9"
-}}
-"#,
-            src = src.display()
-        ),
-    );
-    wd.init();
+    let wd = s3_workdir(&mirror, relay, &src, "s3://snaps/ghostnet", "label = \"9\"");
 
     interrupt_apply_after_progress(&wd);
 
@@ -519,30 +496,7 @@ fn s3_bucket_that_does_not_exist_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("node");
     make_source(&src, 10_000);
-    let mut wd = mirror.workdir();
-    wd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing");
-    wd.write(
-        "main.tf",
-        &format!(
-            r#"{PROVIDER_REQ}
-provider "testnet" {{
-  s3_endpoint         = "http://127.0.0.1:{port}"
-  s3_force_path_style = true
-  s3_region           = "us-east-1"
-}}
-resource "testnet_snapshot_artifact" "s" {{
-  source_dir = "{src}"
-  store_url  = "s3://no-such-bucket/ghostnet"
-  network    = "ghostnet"
-  kind       = "rolling"
-}}
-"#,
-            port = moto.port,
-            src = src.display()
-        ),
-    );
-    wd.init();
+    let wd = s3_workdir(&mirror, moto.port, &src, "s3://no-such-bucket/ghostnet", "");
     let r = wd
         .apply()
         .fails_with("Bucket not found")
@@ -573,31 +527,13 @@ fn s3_publish_survives_connections_cut_mid_upload() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("node");
     make_source(&src, 40 * 1024 * 1024);
-    let mut wd = mirror.workdir();
-    wd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing");
-    wd.write(
-        "main.tf",
-        &format!(
-            r#"{PROVIDER_REQ}
-provider "testnet" {{
-  s3_endpoint         = "http://127.0.0.1:{relay}"
-  s3_force_path_style = true
-  s3_region           = "us-east-1"
-}}
-resource "testnet_snapshot_artifact" "s" {{
-  source_dir = "{src}"
-  store_url  = "s3://snaps/ghostnet"
-  network    = "ghostnet"
-  kind       = "rolling"
-  label      = "3"
-  verify     = "full"
-}}
-"#,
-            src = src.display()
-        ),
+    let wd = s3_workdir(
+        &mirror,
+        relay,
+        &src,
+        "s3://snaps/ghostnet",
+        "label = \"3\"\nverify = \"full\"",
     );
-    wd.init();
     wd.apply().ok();
     assert_eq!(
         cuts.load(std::sync::atomic::Ordering::SeqCst),
@@ -687,30 +623,7 @@ fn s3_publish_that_never_gets_through_fails_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("node");
     make_source(&src, 40 * 1024 * 1024);
-    let mut wd = mirror.workdir();
-    wd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing");
-    wd.write(
-        "main.tf",
-        &format!(
-            r#"{PROVIDER_REQ}
-provider "testnet" {{
-  s3_endpoint         = "http://127.0.0.1:{relay}"
-  s3_force_path_style = true
-  s3_region           = "us-east-1"
-}}
-resource "testnet_snapshot_artifact" "s" {{
-  source_dir = "{src}"
-  store_url  = "s3://snaps/ghostnet"
-  network    = "ghostnet"
-  kind       = "rolling"
-  label      = "4"
-}}
-"#,
-            src = src.display()
-        ),
-    );
-    wd.init();
+    let wd = s3_workdir(&mirror, relay, &src, "s3://snaps/ghostnet", "label = \"4\"");
     let started = Instant::now();
     let r = wd
         .apply()
@@ -733,4 +646,35 @@ resource "testnet_snapshot_artifact" "s" {{
         "uploads left open: {uploads}"
     );
     assert!(wd.resource("testnet_snapshot_artifact.s").is_none());
+}
+
+/// A workdir with one snapshot artifact of `src` published to `store_url` through the S3
+/// endpoint on `port` (moto, or a relay in front of it), initialised. `extra` holds more
+/// attributes of the resource, one per line.
+fn s3_workdir(mirror: &Mirror, port: u16, src: &Path, store_url: &str, extra: &str) -> Workdir {
+    let mut wd = mirror.workdir();
+    wd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    wd.write(
+        "main.tf",
+        &format!(
+            r#"{PROVIDER_REQ}
+provider "testnet" {{
+  s3_endpoint         = "http://127.0.0.1:{port}"
+  s3_force_path_style = true
+  s3_region           = "us-east-1"
+}}
+resource "testnet_snapshot_artifact" "s" {{
+  source_dir = "{src}"
+  store_url  = "{store_url}"
+  network    = "ghostnet"
+  kind       = "rolling"
+  {extra}
+}}
+"#,
+            src = src.display()
+        ),
+    );
+    wd.init();
+    wd
 }

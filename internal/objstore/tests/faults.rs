@@ -143,14 +143,7 @@ async fn connections_reset_mid_part_are_retried() {
         .await
         .expect("retries carry the upload through resets");
     eprintln!("{}", rig.proxy.stats);
-    assert_eq!(
-        rig.proxy
-            .stats
-            .resets
-            .load(std::sync::atomic::Ordering::SeqCst),
-        10,
-        "one reset per part"
-    );
+    assert_eq!(get(&rig.proxy.stats.resets), 10, "one reset per part");
     assert_whole(&rig, &body, &meta).await;
 }
 
@@ -171,13 +164,7 @@ async fn error_statuses_are_retried() {
         .await
         .expect("retries carry the upload through 5xx");
     eprintln!("{}", rig.proxy.stats);
-    assert_eq!(
-        rig.proxy
-            .stats
-            .statuses
-            .load(std::sync::atomic::Ordering::SeqCst),
-        11
-    );
+    assert_eq!(get(&rig.proxy.stats.statuses), 11);
     assert_whole(&rig, &body, &meta).await;
 }
 
@@ -200,13 +187,7 @@ async fn a_stall_longer_than_the_read_timeout_is_retried() {
         started.elapsed().as_secs_f64(),
         s3_settings(PART).read_timeout
     );
-    assert_eq!(
-        rig.proxy
-            .stats
-            .stalls
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(get(&rig.proxy.stats.stalls), 1);
     assert_whole(&rig, &body, &meta).await;
 }
 
@@ -223,13 +204,7 @@ async fn a_lost_create_answer_leaves_no_orphan_upload() {
         .await
         .expect("the create is retried");
     eprintln!("{}", rig.proxy.stats);
-    assert_eq!(
-        rig.proxy
-            .stats
-            .lost
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(get(&rig.proxy.stats.lost), 1);
     assert_whole(&rig, &body, &meta).await;
 }
 
@@ -246,13 +221,7 @@ async fn a_lost_complete_answer_is_resolved() {
     let body = data(LEN, 5);
     let outcome = upload(&rig.store, &body, None).await;
     eprintln!("{}; outcome {outcome:?}", rig.proxy.stats);
-    assert_eq!(
-        rig.proxy
-            .stats
-            .lost
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(get(&rig.proxy.stats.lost), 1);
     match outcome {
         Ok(meta) => assert_whole(&rig, &body, &meta).await,
         Err(e) => {
@@ -285,20 +254,8 @@ async fn a_retried_complete_that_finds_no_upload_accepts_the_finished_object() {
         .await
         .expect("the completed object is recognised");
     eprintln!("{}", rig.proxy.stats);
-    assert_eq!(
-        rig.proxy
-            .stats
-            .lost
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
-    assert_eq!(
-        rig.proxy
-            .stats
-            .statuses
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(get(&rig.proxy.stats.lost), 1);
+    assert_eq!(get(&rig.proxy.stats.statuses), 1);
     assert_whole(&rig, &body, &meta).await;
 }
 
@@ -351,13 +308,7 @@ async fn a_part_that_always_fails_is_a_clean_error() {
         other => panic!("expected an I/O error naming the object, got {other:?}"),
     }
     // Five attempts (the retry setting) of part 4.
-    assert_eq!(
-        rig.proxy
-            .stats
-            .statuses
-            .load(std::sync::atomic::Ordering::SeqCst),
-        5
-    );
+    assert_eq!(get(&rig.proxy.stats.statuses), 5);
     assert_nothing_left(&rig).await;
 }
 
@@ -495,13 +446,7 @@ async fn bits_flipped_in_flight_are_never_attested() {
     let body = data(LEN, 9);
     let outcome = upload(&rig.store, &body, None).await;
     eprintln!("{}; outcome {outcome:?}", rig.proxy.stats);
-    assert_eq!(
-        rig.proxy
-            .stats
-            .corruptions
-            .load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(get(&rig.proxy.stats.corruptions), 1);
     match outcome {
         Ok(meta) => {
             let (held, _) = rig.direct.get_bytes(KEY).await.expect("read back");
@@ -563,10 +508,7 @@ async fn gcs_small_upload_reset_midway_is_retried() {
         .await
         .expect("the upload is sent again");
     eprintln!("{}", proxy.stats);
-    assert_eq!(
-        proxy.stats.resets.load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(get(&proxy.stats.resets), 1);
     assert_eq!(
         m.sha256,
         Some(sha256(&body)),
@@ -592,10 +534,7 @@ async fn gcs_chunk_reset_midway_is_resent() {
         .await
         .expect("the chunk is sent again");
     eprintln!("{}", proxy.stats);
-    assert_eq!(
-        proxy.stats.resets.load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(get(&proxy.stats.resets), 1);
     assert_eq!(m.size, body.len() as u64);
     let (got, _) = store.get_bytes(KEY).await.expect("read back");
     assert!(got == body, "stored bytes differ");
