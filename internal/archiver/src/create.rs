@@ -32,6 +32,10 @@ use crate::pool::BufPool;
 use crate::walk::{self, Entry, Kind, Patterns};
 use crate::{ArchiveError, ArchiveOptions, ArchiveSummary, ByteStream, Progress};
 
+/// Largest read from a source file. The content checksum runs over each piece right after the
+/// read that brought it in, while it is still in this core's cache.
+const READ_CHUNK: u64 = 256 << 10;
+
 /// How often blocked threads look at the cancellation token.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -303,7 +307,6 @@ impl Blocks<'_> {
         if self.buf.is_empty() || self.fill == 0 {
             return Ok(());
         }
-        self.xxh.write(&self.buf[..self.fill]);
         let buf = std::mem::take(&mut self.buf);
         let item = Work::Block {
             seq: self.seq,
@@ -340,6 +343,7 @@ impl Blocks<'_> {
             self.ensure_space()?;
             let n = data.len().min(BLOCK_SIZE - self.fill);
             self.buf[self.fill..self.fill + n].copy_from_slice(&data[..n]);
+            self.xxh.write(&data[..n]);
             self.fill += n;
             data = &data[n..];
         }
@@ -363,7 +367,7 @@ impl Blocks<'_> {
         while left > 0 {
             self.ensure_space()?;
             let room = (BLOCK_SIZE - self.fill) as u64;
-            let want = left.min(room) as usize;
+            let want = left.min(room).min(READ_CHUNK) as usize;
             let n = match file.read(&mut self.buf[self.fill..self.fill + want]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -380,6 +384,7 @@ impl Blocks<'_> {
                     detail: format!("shrank: {} bytes expected, {} read", size, size - left),
                 });
             }
+            self.xxh.write(&self.buf[self.fill..self.fill + n]);
             self.fill += n;
             left -= n as u64;
         }

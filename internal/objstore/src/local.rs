@@ -2,8 +2,8 @@
 //! serve a directory over HTTP.
 //!
 //! Objects are plain files under the root, so a web server can publish the directory as is.
-//! Writes go to a temporary file in the target's directory, are fsynced and re-read for their
-//! SHA-256, and appear by atomic rename. Every rename happens under an exclusive `flock` on
+//! Writes go to a temporary file in the target's directory, are re-read and compared with the
+//! bytes sent, fsynced, and appear by atomic rename. Every rename happens under an exclusive `flock` on
 //! `ROOT/.testnet-store.lock`, which makes preconditions hold across processes (several
 //! publishers racing on one `base.json`).
 //!
@@ -222,8 +222,12 @@ impl Drop for TmpGuard {
     }
 }
 
-/// Writes the chunks it receives, re-reads each written range on a second thread to hash what
-/// the file holds, fsyncs, then commits. Runs on a blocking thread.
+/// What the re-read found.
+enum Reread {
+    Same { len: u64 },
+    Differs { at: u64 },
+}
+
 /// How much written data may wait in the page cache before the disk is asked to start on it.
 const WRITEBACK_STEP: u64 = 32 << 20;
 
@@ -244,6 +248,23 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     }
 }
 
+/// Reads `sent.len()` bytes of `file` at `off` through `buf` and returns the file offset of the
+/// first byte that differs from `sent`, if any.
+fn first_difference(file: &File, off: u64, sent: &[u8], buf: &mut [u8]) -> io::Result<Option<u64>> {
+    for (i, want) in sent.chunks(buf.len()).enumerate() {
+        let at = off + (i * buf.len()) as u64;
+        let got = &mut buf[..want.len()];
+        file.read_exact_at(got, at)?;
+        if got != want {
+            let same = got.iter().zip(want).take_while(|(a, b)| a == b).count();
+            return Ok(Some(at + same as u64));
+        }
+    }
+    Ok(None)
+}
+
+/// Writes the chunks it receives, re-reads each written range on a second thread and compares it
+/// with what was sent, fsyncs, then commits. Runs on a blocking thread.
 fn write_and_commit(
     store: LocalStore,
     key: String,
@@ -274,12 +295,14 @@ fn write_and_commit(
         path: tmp.clone(),
         armed: true,
     };
-    // The re-read runs one chunk behind the writer, on its own thread, under a CRC32C that the
-    // writer also computes over the bytes it was handed: equal sums mean the file holds exactly
-    // what the caller sent. CRC32C (SSE4.2) costs a fraction of a second SHA-256 pass, which the
-    // caller has already made over the same bytes. Skipped when the caller reads it all back.
+    // The re-read runs one chunk behind the writer, on its own thread, and compares what the
+    // file holds with the very chunk the caller handed over (shared, not copied): equal means the
+    // file holds exactly what was sent. A byte comparison costs less than a checksum of both
+    // sides, and the caller has already hashed the same bytes with SHA-256. Skipped when the
+    // caller reads it all back. Two chunks in flight at most: each one held here is a buffer
+    // the caller's pool cannot reuse.
     let confirm = !opts.full_read_follows;
-    let (range_tx, range_rx) = std::sync::mpsc::sync_channel::<(u64, usize)>(8);
+    let (range_tx, range_rx) = std::sync::mpsc::sync_channel::<(u64, Bytes)>(2);
     let verifier = if confirm {
         let reread = file
             .try_clone()
@@ -287,21 +310,16 @@ fn write_and_commit(
         Some(
             std::thread::Builder::new()
                 .name("objstore-local-reread".into())
-                .spawn(move || -> io::Result<(u32, u64)> {
-                    let mut crc = 0u32;
+                .spawn(move || -> io::Result<Reread> {
                     let mut buf = vec![0u8; 1 << 20];
                     let mut total = 0u64;
-                    while let Ok((mut off, mut len)) = range_rx.recv() {
-                        while len > 0 {
-                            let n = len.min(buf.len());
-                            reread.read_exact_at(&mut buf[..n], off)?;
-                            crc = crc32c::crc32c_append(crc, &buf[..n]);
-                            off += n as u64;
-                            len -= n;
-                            total += n as u64;
+                    while let Ok((off, sent)) = range_rx.recv() {
+                        if let Some(at) = first_difference(&reread, off, &sent, &mut buf)? {
+                            return Ok(Reread::Differs { at });
                         }
+                        total += sent.len() as u64;
                     }
-                    Ok((crc, total))
+                    Ok(Reread::Same { len: total })
                 })
                 .map_err(|e| io_err(&url, "cannot start the re-read thread", e))?,
         )
@@ -312,23 +330,21 @@ fn write_and_commit(
 
     let mut written = 0u64;
     let mut flushed = 0u64;
-    let mut sent_crc = 0u32;
     let mut finished = false;
     let mut write_err = None;
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             WriteMsg::Data(b) => {
-                if confirm {
-                    sent_crc = crc32c::crc32c_append(sent_crc, &b);
-                }
                 if let Err(e) = file.write_all(&b) {
                     write_err = Some(io_err(&url, "cannot write", e));
                     break;
                 }
-                if confirm && range_tx.send((written, b.len())).is_err() {
+                let len = b.len() as u64;
+                // A closed channel means the re-read stopped early; its answer says why.
+                if confirm && range_tx.send((written, b)).is_err() {
                     break;
                 }
-                written += b.len() as u64;
+                written += len;
                 if written - flushed >= WRITEBACK_STEP {
                     start_writeback(&file, flushed, written - flushed);
                     flushed = written;
@@ -345,14 +361,14 @@ fn write_and_commit(
     if let Some(e) = write_err {
         return Err(e);
     }
-    if !finished {
-        // Cancelled or the source failed: the caller reports why; the guard removes the file.
-        return Err(StoreError::Cancelled { url });
-    }
-    file.sync_all()
-        .map_err(|e| io_err(&url, "fsync failed", e))?;
-    let (reread_crc, reread_len) = match reread {
-        Some(Ok(Ok(r))) => r,
+    let reread_len = match reread {
+        Some(Ok(Ok(Reread::Same { len }))) => len,
+        Some(Ok(Ok(Reread::Differs { at }))) => {
+            return Err(StoreError::ChecksumMismatch {
+                url,
+                detail: format!("the file re-read differs from the bytes sent, first at byte {at}"),
+            })
+        }
         Some(Ok(Err(e))) => return Err(io_err(&url, "re-reading the written file failed", e)),
         Some(Err(_)) => {
             return Err(StoreError::Io {
@@ -360,8 +376,14 @@ fn write_and_commit(
                 detail: "the re-read thread panicked".into(),
             })
         }
-        None => (sent_crc, written),
+        None => written,
     };
+    if !finished {
+        // Cancelled or the source failed: the caller reports why; the guard removes the file.
+        return Err(StoreError::Cancelled { url });
+    }
+    file.sync_all()
+        .map_err(|e| io_err(&url, "fsync failed", e))?;
     let on_disk = file
         .metadata()
         .map_err(|e| io_err(&url, "cannot stat the temporary file", e))?
@@ -370,14 +392,6 @@ fn write_and_commit(
         return Err(StoreError::ChecksumMismatch {
             url,
             detail: format!("{written} bytes sent, {on_disk} on disk, {reread_len} re-read"),
-        });
-    }
-    if reread_crc != sent_crc {
-        return Err(StoreError::ChecksumMismatch {
-            url,
-            detail: format!(
-                "CRC32C of the bytes sent {sent_crc:08x}, of the file re-read {reread_crc:08x}"
-            ),
         });
     }
     let mut meta = store.commit(&key, &tmp, &file, &opts)?;
@@ -629,4 +643,37 @@ fn list_dir(dir: &Path, key_prefix: &str, want: &str, out: &mut Vec<ObjectMeta>)
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The re-read catches a file that no longer holds what was sent, wherever the change is,
+    /// including across the read buffer's boundaries.
+    #[test]
+    fn first_difference_finds_the_changed_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let sent: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut buf = vec![0u8; 1000];
+        for at in [0usize, 999, 1000, 1001, 5555, 9999] {
+            let mut on_disk = sent.clone();
+            on_disk[at] ^= 0x40;
+            fs::write(&path, [b"xyz".as_slice(), &on_disk].concat()).unwrap();
+            let f = File::open(&path).unwrap();
+            assert_eq!(
+                first_difference(&f, 3, &sent, &mut buf).unwrap(),
+                Some(3 + at as u64),
+                "byte {at} changed"
+            );
+        }
+        fs::write(&path, [b"xyz".as_slice(), &sent].concat()).unwrap();
+        let f = File::open(&path).unwrap();
+        assert_eq!(first_difference(&f, 3, &sent, &mut buf).unwrap(), None);
+        // A file shorter than what was sent is an error, never a match.
+        fs::write(&path, &sent[..500]).unwrap();
+        let f = File::open(&path).unwrap();
+        assert!(first_difference(&f, 0, &sent, &mut buf).is_err());
+    }
 }
