@@ -29,7 +29,7 @@ use twox_hash::XxHash32;
 
 use crate::frame::{self, BLOCK_SIZE};
 use crate::pool::BufPool;
-use crate::walk::{self, Entry, Kind, Patterns};
+use crate::walk::{self, Entry, Kind, Patterns, Walked};
 use crate::{ArchiveError, ArchiveOptions, ArchiveSummary, ByteStream, Progress};
 
 /// Largest read from a source file. The content checksum runs over each piece right after the
@@ -249,6 +249,16 @@ pub(crate) fn msg_stream(
     Box::pin(s)
 }
 
+/// Entries the walk may run ahead of the tar writer.
+const WALK_AHEAD: usize = 1024;
+
+/// What the walk thread sends the tar writer.
+enum WalkMsg {
+    Found(Walked),
+    /// The walk is over: the sum of file sizes, or why it stopped.
+    End(Result<u64, ArchiveError>),
+}
+
 struct TarWriter {
     root: std::path::PathBuf,
     includes: Patterns,
@@ -420,15 +430,34 @@ impl TarWriter {
     }
 
     fn write_all(&self, total_estimate: &std::sync::atomic::AtomicU64) -> Result<(), ArchiveError> {
-        let walked = walk::walk(&self.root, &self.includes, &self.excludes)?;
-        total_estimate.store(walked.total_bytes, Ordering::Relaxed);
-        let mut stats = TarStats {
-            warnings: walked.warnings,
-            ..Default::default()
-        };
-        for w in &stats.warnings {
-            tracing::warn!(warning = %w, "archiver");
-        }
+        // The walk runs just ahead on its own thread: archiving starts with the first entry
+        // (on the benchmark's 10,050 files the walk alone took about 25 ms with the other core
+        // idle) and memory does not grow with the number of files.
+        std::thread::scope(|scope| {
+            let (tx, rx) = bounded::<WalkMsg>(WALK_AHEAD);
+            std::thread::Builder::new()
+                .name("archiver-walk".into())
+                .spawn_scoped(scope, move || {
+                    let r = walk::walk(&self.root, &self.includes, &self.excludes, &mut |w| {
+                        tx.send(WalkMsg::Found(w))
+                            .map_err(|_| ArchiveError::StreamDropped)
+                    });
+                    let _ = tx.send(WalkMsg::End(r));
+                })
+                .map_err(|e| ArchiveError::Internal {
+                    detail: format!("cannot start thread: {e}"),
+                })?;
+            // `rx` is dropped on every return, so a walk still running stops at its next send.
+            self.write_walked(rx, total_estimate)
+        })
+    }
+
+    fn write_walked(
+        &self,
+        walked: Receiver<WalkMsg>,
+        total_estimate: &std::sync::atomic::AtomicU64,
+    ) -> Result<(), ArchiveError> {
+        let mut stats = TarStats::default();
         let mut blocks = Blocks {
             buf: Vec::new(),
             fill: 0,
@@ -436,11 +465,27 @@ impl TarWriter {
             xxh: XxHash32::with_seed(0),
             w: self,
         };
-        for e in &walked.entries {
+        loop {
             if self.ctl.cancelled() {
                 return Err(ArchiveError::Cancelled);
             }
-            self.entry(&mut blocks, e, &mut stats)?;
+            match walked.recv_timeout(POLL) {
+                Ok(WalkMsg::Found(Walked::Entry(e))) => self.entry(&mut blocks, &e, &mut stats)?,
+                Ok(WalkMsg::Found(Walked::Warning(w))) => {
+                    tracing::warn!(warning = %w, "archiver");
+                    stats.warnings.push(w);
+                }
+                Ok(WalkMsg::End(r)) => {
+                    total_estimate.store(r?, Ordering::Relaxed);
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ArchiveError::Internal {
+                        detail: "the directory walk ended without a result".into(),
+                    })
+                }
+            }
         }
         // End of archive: two zero blocks.
         blocks.zeros(1024)?;

@@ -1,5 +1,6 @@
 //! One sorted walk of the source tree, applying include/exclude globs, so the archive lists
-//! entries in the same order every time (reproducible bytes for identical trees).
+//! entries in the same order every time (reproducible bytes for identical trees). The walk
+//! streams: it runs on its own thread just ahead of the tar writer.
 
 use std::ffi::OsString;
 use std::fs;
@@ -97,57 +98,62 @@ impl Patterns {
     }
 }
 
-/// The result of a walk: entries in archive order, warnings, and the sum of file sizes.
-pub(crate) struct Walk {
-    pub entries: Vec<Entry>,
-    pub warnings: Vec<String>,
-    pub total_bytes: u64,
+/// What the walk finds, in archive order.
+pub(crate) enum Walked {
+    Entry(Entry),
+    /// Something skipped, said for a human (sockets, FIFOs, devices).
+    Warning(String),
 }
 
+/// Walks `root` in archive order and hands each entry and warning to `sink` as soon as it is
+/// found, so archiving starts with the first entry and a tree of millions of files is never held
+/// in memory (only the names of the directories on the current path, each sorted). Returns the
+/// sum of file sizes. An error from `sink` stops the walk and is returned as is.
 pub(crate) fn walk(
     root: &Path,
     includes: &Patterns,
     excludes: &Patterns,
-) -> Result<Walk, ArchiveError> {
+    sink: &mut dyn FnMut(Walked) -> Result<(), ArchiveError>,
+) -> Result<u64, ArchiveError> {
     let mut w = Walker {
         includes,
         excludes,
-        out: Vec::new(),
+        sink,
+        emitted: 0,
         pending: Vec::new(),
-        warnings: Vec::new(),
         total: 0,
     };
     w.dir(root, Path::new(""), includes.is_empty())?;
-    if w.out.is_empty() {
+    if w.emitted == 0 {
         return Err(ArchiveError::NothingToArchive {
             dir: root.to_path_buf(),
         });
     }
-    Ok(Walk {
-        entries: w.out,
-        warnings: w.warnings,
-        total_bytes: w.total,
-    })
+    Ok(w.total)
 }
 
 struct Walker<'a> {
     includes: &'a Patterns,
     excludes: &'a Patterns,
-    out: Vec<Entry>,
+    sink: &'a mut dyn FnMut(Walked) -> Result<(), ArchiveError>,
+    emitted: u64,
     /// Directories not yet emitted: with includes, a directory appears only when something
     /// inside it (or itself) is included.
     pending: Vec<Entry>,
-    warnings: Vec<String>,
     total: u64,
 }
 
 impl Walker<'_> {
-    fn emit(&mut self, e: Entry) {
-        self.out.append(&mut self.pending);
+    fn emit(&mut self, e: Entry) -> Result<(), ArchiveError> {
+        for dir in self.pending.drain(..) {
+            (self.sink)(Walked::Entry(dir))?;
+            self.emitted += 1;
+        }
         if let Kind::File { size } = e.kind {
             self.total += size;
         }
-        self.out.push(e);
+        self.emitted += 1;
+        (self.sink)(Walked::Entry(e))
     }
 
     fn dir(&mut self, abs: &Path, rel: &Path, included: bool) -> Result<(), ArchiveError> {
@@ -192,8 +198,10 @@ impl Walker<'_> {
                 } else {
                     "device"
                 };
-                self.warnings
-                    .push(format!("skipped {} ({what})", child_abs.display()));
+                (self.sink)(Walked::Warning(format!(
+                    "skipped {} ({what})",
+                    child_abs.display()
+                )))?;
                 continue;
             };
             let entry = Entry {
@@ -209,14 +217,14 @@ impl Walker<'_> {
             if kind == Kind::Dir {
                 let depth = self.pending.len();
                 if inc {
-                    self.emit(entry);
+                    self.emit(entry)?;
                 } else {
                     self.pending.push(entry);
                 }
                 self.dir(&child_abs, &child_rel, inc)?;
                 self.pending.truncate(depth);
             } else if inc {
-                self.emit(entry);
+                self.emit(entry)?;
             }
         }
         Ok(())

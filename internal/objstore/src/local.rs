@@ -229,7 +229,7 @@ enum Reread {
 }
 
 /// How much written data may wait in the page cache before the disk is asked to start on it.
-const WRITEBACK_STEP: u64 = 32 << 20;
+const WRITEBACK_STEP: u64 = 8 << 20;
 
 /// Starts writing a range of the file to disk without waiting for it, so that the fsync before
 /// the rename (which makes the object durable) finds little left to do instead of the whole
