@@ -39,6 +39,9 @@ pub const DEFAULT_EXCLUDES: &[&str] = &["identity.json", "peers.json"];
 /// The uncompressed size of each LZ4 block (the frame's 4 MiB maximum).
 pub const BLOCK_SIZE: usize = frame::BLOCK_SIZE;
 
+/// The LZ4 acceleration archives are compressed with (see [`lz4block`]).
+pub const LZ4_ACCELERATION: u32 = create::ACCELERATION;
+
 /// What to archive and how to report on it.
 ///
 /// Patterns are globs (`*`, `?`, `[..]`, `**`). A pattern without `/` matches an entry's name
