@@ -1,8 +1,9 @@
 //! The archiving pipeline:
 //!
 //! ```text
-//! walk + tar (thread "archiver-tar") --4 MiB blocks--> compressors (1 per core)
-//!     --compressed blocks, any order--> "archiver-hash": reorder, SHA-256, progress --> ByteStream
+//! walk ("archiver-walk") --entries--> tar ("archiver-tar") --4 MiB blocks--> compressors (1 per
+//!     core) --compressed blocks, any order--> "archiver-hash": reorder, SHA-256 of the frame
+//!     and xxHash32 of the content (together, see `digests`), progress --> ByteStream
 //! ```
 //!
 //! A fixed pool of block buffers circulates tar -> compressor -> hasher -> tar, and a buffer only
@@ -20,21 +21,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use sha2::{Digest, Sha256};
-use std::hash::Hasher;
 use tar::{EntryType, Header};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use twox_hash::XxHash32;
 
+use crate::digests::FrameDigests;
 use crate::frame::{self, BLOCK_SIZE};
 use crate::pool::BufPool;
 use crate::walk::{self, Entry, Kind, Patterns, Walked};
 use crate::{ArchiveError, ArchiveOptions, ArchiveSummary, ByteStream, Progress};
-
-/// Largest read from a source file. The content checksum runs over each piece right after the
-/// read that brought it in, while it is still in this core's cache.
-const READ_CHUNK: u64 = 256 << 10;
 
 /// How often blocked threads look at the cancellation token.
 const POLL: Duration = Duration::from_millis(50);
@@ -49,7 +44,7 @@ pub(crate) enum Msg {
 
 enum Work {
     Block { seq: u64, buf: Vec<u8>, len: usize },
-    End { seq: u64, xxh: u32, stats: TarStats },
+    End { seq: u64, stats: TarStats },
 }
 
 enum Done {
@@ -61,7 +56,6 @@ enum Done {
     },
     End {
         seq: u64,
-        xxh: u32,
         stats: TarStats,
     },
     Fail(ArchiveError),
@@ -275,7 +269,6 @@ struct Blocks<'a> {
     buf: Vec<u8>,
     fill: usize,
     seq: u64,
-    xxh: XxHash32,
     w: &'a TarWriter,
 }
 
@@ -353,7 +346,6 @@ impl Blocks<'_> {
             self.ensure_space()?;
             let n = data.len().min(BLOCK_SIZE - self.fill);
             self.buf[self.fill..self.fill + n].copy_from_slice(&data[..n]);
-            self.xxh.write(&data[..n]);
             self.fill += n;
             data = &data[n..];
         }
@@ -377,7 +369,7 @@ impl Blocks<'_> {
         while left > 0 {
             self.ensure_space()?;
             let room = (BLOCK_SIZE - self.fill) as u64;
-            let want = left.min(room).min(READ_CHUNK) as usize;
+            let want = left.min(room) as usize;
             let n = match file.read(&mut self.buf[self.fill..self.fill + want]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -394,7 +386,6 @@ impl Blocks<'_> {
                     detail: format!("shrank: {} bytes expected, {} read", size, size - left),
                 });
             }
-            self.xxh.write(&self.buf[self.fill..self.fill + n]);
             self.fill += n;
             left -= n as u64;
         }
@@ -462,7 +453,6 @@ impl TarWriter {
             buf: Vec::new(),
             fill: 0,
             seq: 0,
-            xxh: XxHash32::with_seed(0),
             w: self,
         };
         loop {
@@ -496,7 +486,6 @@ impl TarWriter {
         }
         let end = Work::End {
             seq: blocks.seq,
-            xxh: blocks.xxh.finish_32(),
             stats,
         };
         blocks.send(end)
@@ -651,7 +640,7 @@ fn compress_loop(rx: Receiver<Work>, tx: Sender<Done>, ctl: Arc<Control>, outs: 
                     out: outs.share(out, used),
                 }
             }
-            Work::End { seq, xxh, stats } => Done::End { seq, xxh, stats },
+            Work::End { seq, stats } => Done::End { seq, stats },
         };
         if tx.send(done).is_err() {
             return;
@@ -690,14 +679,14 @@ impl HashStage {
 
     fn pump(&self) -> Result<ArchiveSummary, ArchiveError> {
         let started = Instant::now();
-        let mut sha = Sha256::new();
+        let mut digests = FrameDigests::new();
         let mut next = 0u64;
         let mut parked = std::collections::BTreeMap::new();
         let (mut raw, mut packed) = (0u64, 0u64);
         let mut last_progress = started;
         let mut last_log = started;
         let header = frame::header();
-        sha.update(header);
+        digests.frame_only(&header);
         packed += header.len() as u64;
         self.emit(Bytes::copy_from_slice(&header))?;
         loop {
@@ -726,7 +715,7 @@ impl HashStage {
                 next += 1;
                 match d {
                     Done::Block { buf, len, out, .. } => {
-                        sha.update(&out);
+                        digests.update(&out, &buf[..len]);
                         raw += len as u64;
                         packed += out.len() as u64;
                         let _ = self.free_tx.send(buf);
@@ -757,13 +746,13 @@ impl HashStage {
                             );
                         }
                     }
-                    Done::End { xxh, stats, .. } => {
-                        let t = frame::trailer(xxh);
-                        sha.update(t);
+                    Done::End { stats, .. } => {
+                        let t = frame::trailer(digests.content_checksum());
+                        digests.frame_only(&t);
                         packed += t.len() as u64;
                         self.emit(Bytes::copy_from_slice(&t))?;
                         let summary = ArchiveSummary {
-                            sha256: sha.finalize().into(),
+                            sha256: digests.frame_sha256(),
                             compressed_bytes: packed,
                             uncompressed_bytes: stats.file_bytes,
                             file_count: stats.files,

@@ -17,6 +17,7 @@ use futures::Stream;
 use tokio_util::sync::CancellationToken;
 
 mod create;
+pub mod digests;
 mod error;
 mod frame;
 mod inflate;
