@@ -36,7 +36,7 @@ pub struct ObjectMeta {
     pub sha256: Option<[u8; 32]>,
     pub content_type: Option<String>,
     /// Set by a streamed write when the store compared what it now holds with the bytes it was
-    /// handed (the local store re-reads the file under a CRC32C) instead of attesting a SHA-256:
+    /// handed (the local store re-reads the file and compares it) instead of attesting a SHA-256:
     /// a caller that hashed those bytes itself needs no second SHA-256 pass.
     pub confirmed: bool,
 }

@@ -3,9 +3,9 @@
 //!
 //! Objects are plain files under the root, so a web server can publish the directory as is.
 //! Writes go to a temporary file in the target's directory, are re-read and compared with the
-//! bytes sent, fsynced, and appear by atomic rename. Every rename happens under an exclusive `flock` on
-//! `ROOT/.testnet-store.lock`, which makes preconditions hold across processes (several
-//! publishers racing on one `base.json`).
+//! bytes sent, fsynced, and appear by atomic rename. Every rename happens under an exclusive
+//! `flock` on `ROOT/.testnet-store.lock`, which makes preconditions hold across processes
+//! (several publishers racing on one `base.json`).
 //!
 //! Versions are `MTIME_NS-SIZE-INODE` in hex. To make them change on every write even when two
 //! writes land in the same timestamp tick (and the inode number is reused), each committed file
