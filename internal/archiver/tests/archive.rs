@@ -462,6 +462,71 @@ async fn bad_source_directories_are_named() {
     );
 }
 
+/// The walk runs ahead of the archive on its own thread. A directory it cannot read after
+/// files were already archived still fails the whole archive (the stream ends in an error, never
+/// looks complete) and names the directory. The directory is nested past PATH_MAX, which stops
+/// even root.
+#[tokio::test]
+async fn a_walk_error_after_archiving_started_fails_the_archive() {
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        write(
+            src.path(),
+            &format!("a/{i:02}.sst"),
+            &noise(300_000, i),
+            0o644,
+        );
+    }
+    // z/ddd.../ddd.../...: each level is made and opened relative to the one above it, so the
+    // absolute path may exceed PATH_MAX (4096), which the walk's read_dir of it cannot.
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let component = std::ffi::CString::new("d".repeat(250)).unwrap();
+    let mut deep = src.path().join("z");
+    fs::create_dir(&deep).unwrap();
+    let mut dir = fs::File::open(&deep).unwrap();
+    for _ in 0..20 {
+        // SAFETY: a valid directory descriptor and a NUL-terminated name.
+        let made = unsafe { libc::mkdirat(dir.as_raw_fd(), component.as_ptr(), 0o755) };
+        assert_eq!(made, 0, "{}", std::io::Error::last_os_error());
+        // SAFETY: as above; the new descriptor is owned by the File.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                component.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY,
+            )
+        };
+        assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+        dir = unsafe { fs::File::from_raw_fd(fd) };
+        deep.push(component.to_str().unwrap());
+    }
+    assert!(deep.as_os_str().len() > 4096);
+
+    let (mut stream, handle) = archiver::archive(src.path(), ArchiveOptions::default()).unwrap();
+    let (mut bytes, mut saw_error) = (0usize, false);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(b) => bytes += b.len(),
+            Err(_) => {
+                saw_error = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        saw_error,
+        "the stream must end in an error, never look complete"
+    );
+    let err = handle.finish().await.unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::Unreadable { path, .. } if path.starts_with(src.path().join("z"))),
+        "{err:?}"
+    );
+    // Nothing says how far the archive got before the walk failed; that it may have got going
+    // is the point of the streamed walk, so only report it.
+    eprintln!("{bytes} bytes streamed before the walk failed");
+}
+
 #[tokio::test]
 async fn cancellation_stops_the_archive() {
     let src = tempfile::tempdir().unwrap();
