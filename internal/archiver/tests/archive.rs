@@ -395,13 +395,7 @@ async fn a_file_changing_while_read_fails_the_archive() {
             },
         )
         .unwrap();
-        let mut saw_error = false;
-        while let Some(item) = stream.next().await {
-            if item.is_err() {
-                saw_error = true;
-                break;
-            }
-        }
+        let (_, saw_error) = drain_stream(&mut stream).await;
         assert!(
             saw_error,
             "{what}: the stream must end in an error, never look complete"
@@ -503,16 +497,7 @@ async fn a_walk_error_after_archiving_started_fails_the_archive() {
     assert!(deep.as_os_str().len() > 4096);
 
     let (mut stream, handle) = archiver::archive(src.path(), ArchiveOptions::default()).unwrap();
-    let (mut bytes, mut saw_error) = (0usize, false);
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(b) => bytes += b.len(),
-            Err(_) => {
-                saw_error = true;
-                break;
-            }
-        }
-    }
+    let (bytes, saw_error) = drain_stream(&mut stream).await;
     assert!(
         saw_error,
         "the stream must end in an error, never look complete"

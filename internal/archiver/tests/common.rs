@@ -55,6 +55,19 @@ pub async fn archive_bytes(
     Ok((out, summary))
 }
 
+/// Reads `stream` to its end and returns how many bytes came before it ended, and whether it
+/// ended in an error (an archive that failed must never look complete).
+pub async fn drain_stream(stream: &mut ByteStream) -> (usize, bool) {
+    let mut bytes = 0;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(b) => bytes += b.len(),
+            Err(_) => return (bytes, true),
+        }
+    }
+    (bytes, false)
+}
+
 /// A stream serving `data` in chunks of `chunk` bytes.
 pub fn stream_of(data: Vec<u8>, chunk: usize) -> ByteStream {
     let chunks: Vec<std::io::Result<Bytes>> = data
