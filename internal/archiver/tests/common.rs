@@ -68,6 +68,21 @@ pub async fn drain_stream(stream: &mut ByteStream) -> (usize, bool) {
     (bytes, false)
 }
 
+/// Verifies `bytes`, an archive damaged on purpose, served in chunks of `chunk`, and asserts the
+/// damage is caught as a checksum mismatch, a corrupt frame or a corrupt tar.
+pub async fn assert_damage_caught(bytes: Vec<u8>, chunk: usize, what: &str) {
+    let err = archiver::verify(stream_of(bytes, chunk)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            archiver::ArchiveError::ChecksumMismatch { .. }
+                | archiver::ArchiveError::CorruptFrame { .. }
+                | archiver::ArchiveError::CorruptTar { .. }
+        ),
+        "{what}: {err:?}"
+    );
+}
+
 /// A stream serving `data` in chunks of `chunk` bytes.
 pub fn stream_of(data: Vec<u8>, chunk: usize) -> ByteStream {
     let chunks: Vec<std::io::Result<Bytes>> = data
