@@ -565,6 +565,43 @@ fn falls_back_to_loopback_tcp_when_no_socket_can_be_made() {
     );
 }
 
+/// Names of the plugin's threads, from /proc.
+fn thread_names(plugin: &Plugin) -> Vec<String> {
+    let tasks = format!("/proc/{}/task", plugin.child.id());
+    let mut names: Vec<String> = std::fs::read_dir(&tasks)
+        .expect("read /proc/PID/task")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn one_async_worker_unless_tfplug_worker_threads_says_otherwise() {
+    for (env, want) in [(None, 1), (Some("3"), 3), (Some("none"), 1)] {
+        let vars: Vec<(&str, &str)> = env
+            .map(|v| ("TFPLUG_WORKER_THREADS", v))
+            .into_iter()
+            .collect();
+        let mut plugin = Plugin::start_with(None, &vars);
+        // The runtime starts its workers before the handshake line is written.
+        let names = thread_names(&plugin);
+        let workers = names.iter().filter(|n| *n == "tokio-rt-worker").count();
+        assert_eq!(
+            workers, want,
+            "TFPLUG_WORKER_THREADS={env:?}: threads {names:?}"
+        );
+        shutdown_over_plaintext(&plugin);
+        assert_eq!(
+            plugin.wait_exit().code(),
+            Some(0),
+            "stderr:\n{}",
+            plugin.stderr()
+        );
+    }
+}
+
 /// Asks a plugin served without AutoMTLS to stop, as Terraform does at the end of a run.
 fn shutdown_over_plaintext(plugin: &Plugin) {
     rt().block_on(async {
