@@ -534,9 +534,7 @@ fn listens_on_a_unix_socket_in_the_socket_dir_and_removes_it_on_exit() {
     };
     assert_eq!(path.parent(), Some(dir.path()), "{:?}", plugin.handshake);
     assert!(std::fs::metadata(&path).unwrap().file_type().is_socket());
-    shutdown_over_plaintext(&plugin);
-    let status = plugin.wait_exit();
-    assert_eq!(status.code(), Some(0), "stderr:\n{}", plugin.stderr());
+    stop_cleanly(&mut plugin);
     assert!(!path.exists(), "socket file left behind after shutdown");
 }
 
@@ -556,13 +554,7 @@ fn falls_back_to_loopback_tcp_when_no_socket_can_be_made() {
         panic!("expected TCP: {:?}", plugin.handshake);
     };
     assert!((20000..=25000).contains(&addr.port()), "{addr}");
-    shutdown_over_plaintext(&plugin);
-    assert_eq!(
-        plugin.wait_exit().code(),
-        Some(0),
-        "stderr:\n{}",
-        plugin.stderr()
-    );
+    stop_cleanly(&mut plugin);
 }
 
 /// Names of the plugin's threads, from /proc.
@@ -592,14 +584,15 @@ fn one_async_worker_unless_tfplug_worker_threads_says_otherwise() {
             workers, want,
             "TFPLUG_WORKER_THREADS={env:?}: threads {names:?}"
         );
-        shutdown_over_plaintext(&plugin);
-        assert_eq!(
-            plugin.wait_exit().code(),
-            Some(0),
-            "stderr:\n{}",
-            plugin.stderr()
-        );
+        stop_cleanly(&mut plugin);
     }
+}
+
+/// Stops a plugin served without AutoMTLS as Terraform does, and expects exit code 0.
+fn stop_cleanly(plugin: &mut Plugin) {
+    shutdown_over_plaintext(plugin);
+    let status = plugin.wait_exit();
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", plugin.stderr());
 }
 
 /// Asks a plugin served without AutoMTLS to stop, as Terraform does at the end of a run.
