@@ -588,15 +588,9 @@ fn one_async_worker_unless_tfplug_worker_threads_says_otherwise() {
     }
 }
 
-/// Stops a plugin served without AutoMTLS as Terraform does, and expects exit code 0.
+/// Asks a plugin served without AutoMTLS to stop, as Terraform does at the end of a run, and
+/// expects exit code 0.
 fn stop_cleanly(plugin: &mut Plugin) {
-    shutdown_over_plaintext(plugin);
-    let status = plugin.wait_exit();
-    assert_eq!(status.code(), Some(0), "stderr:\n{}", plugin.stderr());
-}
-
-/// Asks a plugin served without AutoMTLS to stop, as Terraform does at the end of a run.
-fn shutdown_over_plaintext(plugin: &Plugin) {
     rt().block_on(async {
         let channel = plain_channel(&plugin.addr).await.expect("connect");
         plugin::grpc_controller_client::GrpcControllerClient::new(channel)
@@ -604,4 +598,6 @@ fn shutdown_over_plaintext(plugin: &Plugin) {
             .await
             .expect("shutdown");
     });
+    let status = plugin.wait_exit();
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", plugin.stderr());
 }
