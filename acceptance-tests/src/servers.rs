@@ -408,30 +408,54 @@ impl TestServer {
 }
 
 /// One plain HTTP/1.0 request (no keep-alive, no chunking) with a JSON body; returns status
-/// and body, from a test server on a loopback port. moto accepts it unsigned when it carries a dummy SigV4 header, which GCS ignores.
+/// and body, from a test server on a loopback port. moto accepts it unsigned when it carries a
+/// dummy SigV4 header, which GCS ignores.
+///
+/// A loaded server may reset a connection (moto's threaded server does when a test's own
+/// uploads keep it busy): an idempotent request (anything but POST) is sent again on a new
+/// connection, as any HTTP client would, up to 5 times; a POST is never repeated, since the
+/// server may have acted on it.
 pub fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let attempts = if method == "POST" { 1 } else { 5 };
+    let mut last = String::new();
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(100 << attempt));
+        }
+        match http_once(port, method, path, body) {
+            Ok(answer) => return answer,
+            Err(e) => last = e,
+        }
+    }
+    panic!("{method} {path} on 127.0.0.1:{port} failed {attempts} time(s); last: {last}")
+}
+
+fn http_once(port: u16, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
     use std::io::{Read, Write};
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        s,
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    // A server that stops answering fails the test instead of hanging it.
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(|e| format!("set timeout: {e}"))?;
+    let head = format!(
         "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n",
         body.len()
-    )
-    .expect("send request");
-    s.write_all(body).expect("send body");
+    );
+    s.write_all(head.as_bytes())
+        .and_then(|()| s.write_all(body))
+        .map_err(|e| format!("send: {e}"))?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read response");
+    s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
     let split = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP response");
+        .ok_or_else(|| format!("no HTTP response head in {} bytes", buf.len()))?;
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, buf[split + 4..].to_vec())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    Ok((status, buf[split + 4..].to_vec()))
 }
 
 /// The path of an installed test server (`env_var` overrides the cache), or `None` (skip) when

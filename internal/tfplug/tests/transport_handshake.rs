@@ -557,16 +557,24 @@ fn falls_back_to_loopback_tcp_when_no_socket_can_be_made() {
     stop_cleanly(&mut plugin);
 }
 
-/// Names of the plugin's threads, from /proc.
-fn thread_names(plugin: &Plugin) -> Vec<String> {
-    let tasks = format!("/proc/{}/task", plugin.child.id());
-    let mut names: Vec<String> = std::fs::read_dir(&tasks)
-        .expect("read /proc/PID/task")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|n| n.trim().to_string())
-        .collect();
-    names.sort();
-    names
+/// Waits for the plugin's "plugin serving" debug line (hclog JSON, written just after the
+/// handshake and read from stderr by a thread of its own) and returns its `field`.
+fn serving_field(plugin: &Plugin, field: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stderr = plugin.stderr();
+        let serving = stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["@message"] == "plugin serving");
+        if let Some(line) = serving {
+            return line[field].clone();
+        }
+        if Instant::now() > deadline {
+            panic!("no \"plugin serving\" line within 20 s; stderr:\n{stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -577,12 +585,14 @@ fn one_async_worker_unless_tfplug_worker_threads_says_otherwise() {
             .into_iter()
             .collect();
         let mut plugin = Plugin::start_with(None, &vars);
-        // The runtime starts its workers before the handshake line is written.
-        let names = thread_names(&plugin);
-        let workers = names.iter().filter(|n| *n == "tokio-rt-worker").count();
+        // The runtime's own count of its workers, not thread names sampled from /proc: a
+        // worker names itself only once it runs, which may be after the handshake.
+        let workers = serving_field(&plugin, "async_workers");
         assert_eq!(
-            workers, want,
-            "TFPLUG_WORKER_THREADS={env:?}: threads {names:?}"
+            workers,
+            serde_json::json!(want),
+            "TFPLUG_WORKER_THREADS={env:?}; stderr:\n{}",
+            plugin.stderr()
         );
         stop_cleanly(&mut plugin);
     }

@@ -163,7 +163,13 @@ pub async fn serve<S: Provider>(provider: S, opts: ServeOptions) -> Result<(), S
             .and_then(|_| out.flush())
             .map_err(ServeError::Handshake)?;
     }
-    tracing::debug!(address = %addr, auto_mtls = mtls.is_some(), protocol_version = version, "plugin serving");
+    tracing::debug!(
+        address = %addr,
+        auto_mtls = mtls.is_some(),
+        protocol_version = version,
+        async_workers = tokio::runtime::Handle::current().metrics().num_workers(),
+        "plugin serving"
+    );
 
     let server = tonic::transport::Server::builder()
         .add_service(
