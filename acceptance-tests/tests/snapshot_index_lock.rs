@@ -60,6 +60,13 @@ resource "testnet_snapshot_artifact" "s" {{
     wd
 }
 
+/// Rewrites the configuration of an existing workdir (same state) with other attributes.
+fn workdir_at(wd: Workdir, mirror: &Mirror, port: u16, src: &Path, extra: &str) -> Workdir {
+    let fresh = workdir(mirror, port, None, src, extra);
+    std::fs::copy(fresh.path().join("main.tf"), wd.path().join("main.tf")).expect("copy config");
+    wd
+}
+
 fn index_names(moto: &TestServer) -> Vec<String> {
     let (status, body) = http(moto.port, "GET", "/snaps/ghostnet/base.json", b"");
     assert_eq!(status, 200, "base.json: {}", String::from_utf8_lossy(&body));
@@ -104,7 +111,6 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
     wd.assert_no_changes();
 
     // Eight applies at once, each in its own directory, serialised by the Lease.
-    let expected = std::cell::Cell::new(1);
     KubeServer::each(|kube| {
         let round = if kube.is_real() { "r" } else { "s" };
         let dirs: Vec<Workdir> = (0..8)
@@ -141,8 +147,7 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
             let name = key.trim_end_matches(".tar.lz4");
             assert!(names.iter().any(|n| n == name), "{name} recorded but not in {names:?}");
         }
-        expected.set(expected.get() + 8);
-        assert_eq!(names.len(), expected.get(), "{names:?}");
+        assert_eq!(names.len(), 9, "{names:?}");
         let lease = KubeApi::new(&kube.kubeconfig)
             .get(&format!(
                 "/apis/coordination.k8s.io/v1/namespaces/default/leases/snapshots-{round}"
@@ -152,5 +157,41 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
             lease["spec"]["holderIdentity"].as_str().unwrap_or("").is_empty(),
             "still held: {lease}"
         );
+
+        // Eight destroys at once change the index under the same Lease: none resurrects
+        // another's entry.
+        let children: Vec<_> = dirs
+            .iter()
+            .map(|wd| {
+                wd.command(&["destroy", "-auto-approve", "-input=false", "-no-color"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn terraform")
+            })
+            .collect();
+        for c in children {
+            let o = c.wait_with_output().expect("wait");
+            assert!(
+                o.status.success(),
+                "destroy failed:\n{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert_eq!(index_names(&moto), ["ghostnet-rolling-alone"]);
     });
+
+    // Removing an artifact follows the same rules: refused once single_publisher is dropped.
+    let alone = workdir_at(wd, &mirror, proxy.port, &src, "label = \"alone\"");
+    alone.apply().ok();
+    alone
+        .destroy()
+        .fails_with("Store does not enforce conditional writes")
+        .fails_with("Removing the artifact changes base.json too");
+    assert_eq!(index_names(&moto), ["ghostnet-rolling-alone"]);
+    let alone = workdir_at(alone, &mirror, proxy.port, &src, "label = \"alone\"\n  single_publisher = true");
+    alone.apply().ok();
+    alone.destroy().ok();
+    assert_eq!(index_names(&moto), Vec::<String>::new());
 }

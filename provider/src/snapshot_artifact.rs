@@ -349,7 +349,7 @@ impl Resource for SnapshotArtifact {
 
     async fn delete(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         prior: &Value,
         _private: &Private,
         diags: &mut Diagnostics,
@@ -368,8 +368,18 @@ impl Resource for SnapshotArtifact {
         let Some(key) = prior.get("key").as_str() else {
             return;
         };
-        if let Err(e) = catalog::delete_artifact(store.as_ref(), key).await {
-            catalog_error(&e, None, diags);
+        // The index changes under the same rules as when publishing.
+        let Some(writes) = self.index_writes(ctx, prior, diags).await else {
+            return;
+        };
+        match catalog::delete_artifact_with(store.as_ref(), key, &writes).await {
+            Ok(_) => {}
+            Err(e @ catalog::CatalogError::UnsafeStore { .. }) => diags.attr_error(
+                AttributePath::attr("store_url"),
+                "Store does not enforce conditional writes",
+                format!("{e}. Removing the artifact changes base.json too. Set index_lock = \"namespace/name\" to the Lease the publishers into this prefix use, or single_publisher = true if nothing else changes this prefix at the same time, apply, then destroy."),
+            ),
+            Err(e) => catalog_error(&e, error_attr(&e), diags),
         }
     }
 

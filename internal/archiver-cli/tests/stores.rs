@@ -73,7 +73,7 @@ fn assert_refused(o: &Output, store: &str) {
         "missing from the index",
         "--index-lock NAMESPACE/NAME",
         "--single-publisher",
-        "Nothing was published",
+        "The catalog was left untouched",
     ] {
         assert!(text.contains(needle), "{needle:?} not in: {text}");
     }

@@ -51,7 +51,7 @@ pub enum CatalogError {
     #[error(
         "store {url} does not enforce {}: concurrent publishers into it could overwrite each \
          other's base.json and latest-pointer changes, and a publisher could report an artifact \
-         published that is missing from the index. Nothing was published. Serialise publishers \
+         published that is missing from the index. The catalog was left untouched. Serialise publishers \
          with an index lock (a Kubernetes Lease), or acknowledge that only one publisher writes \
          to this prefix at a time",
         missing.join(" and ")

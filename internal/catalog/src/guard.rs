@@ -88,3 +88,20 @@ pub(crate) async fn acquire(writes: &IndexWrites) -> Result<Option<Box<dyn HeldI
         _ => Ok(None),
     }
 }
+
+/// [`crate::delete_artifact`] under the same rules as publishing: refused on a store that does
+/// not enforce conditional writes unless the caller serialises with `writes`, and holding the
+/// index lock across the index and pointer updates when there is one.
+pub async fn delete_artifact_with(
+    store: &dyn ObjectStore,
+    key_or_name: &str,
+    writes: &IndexWrites,
+) -> Result<bool> {
+    ensure_safe(store, writes).await?;
+    let held = acquire(writes).await?;
+    let deleted = crate::ops::delete_artifact(store, key_or_name).await;
+    if let Some(h) = held {
+        h.release().await;
+    }
+    deleted
+}

@@ -27,7 +27,7 @@ mod ops;
 mod publish;
 
 pub use error::{CatalogError, Result};
-pub use guard::{HeldIndexLock, IndexLock, IndexWrites};
+pub use guard::{delete_artifact_with, HeldIndexLock, IndexLock, IndexWrites};
 pub use meta::{hex, ArtifactMeta, Index, LatestPointer, INDEX_FORMAT_VERSION};
 pub use names::{artifact_key, latest_key, metadata_key, redirect_key, INDEX_KEY};
 pub use ops::{

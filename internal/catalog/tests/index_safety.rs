@@ -311,3 +311,29 @@ async fn a_torn_read_is_read_again_and_a_corrupt_index_is_reported_with_its_size
         other => panic!("expected a corrupt document, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn removing_an_artifact_follows_the_same_rules() {
+    let src = source_dir();
+    let store = MemStore::new("s3://remove/snapshots").ignoring_conditions();
+    catalog::publish(&store, request("a", 1, src.path(), IndexWrites::SinglePublisher))
+        .await
+        .expect("publish");
+    let err = catalog::delete_artifact_with(&store, "ghostnet-rolling-a", &IndexWrites::Conditional)
+        .await
+        .expect_err("must refuse");
+    assert!(matches!(err, CatalogError::UnsafeStore { .. }), "{err}");
+    assert_eq!(names_in_index(&store).await, ["ghostnet-rolling-a"]);
+
+    let lock = Arc::new(TestLock::default());
+    let removed = catalog::delete_artifact_with(
+        &store,
+        "ghostnet-rolling-a",
+        &IndexWrites::Locked(lock.clone()),
+    )
+    .await
+    .expect("delete");
+    assert!(removed);
+    assert_eq!(lock.taken.load(Ordering::SeqCst), 1);
+    assert!(names_in_index(&store).await.is_empty());
+}
