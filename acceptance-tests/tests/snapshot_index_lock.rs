@@ -195,3 +195,22 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
     alone.destroy().ok();
     assert_eq!(index_names(&moto), Vec::<String>::new());
 }
+
+#[test]
+fn invalid_index_lock_is_named_at_plan_time() {
+    let mirror = Mirror::testnet();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("node");
+    source(&src);
+    for (value, says) in [
+        ("ghostnet-index", "expected \"namespace/name\" of a Lease"),
+        ("Testnet/index", "namespace: "),
+        ("testnet/Index_1", "name: "),
+    ] {
+        let wd = workdir(&mirror, 1, None, &src, &format!("index_lock = \"{value}\""));
+        wd.plan()
+            .fails_with("index_lock")
+            .fails_with(says)
+            .fails_with("e.g. \"testnet/ghostnet-index\"");
+    }
+}
