@@ -60,8 +60,10 @@ pub enum CatalogError {
         url: String,
         missing: Vec<&'static str>,
     },
-    #[error("index lock {lock}: {detail}; nothing was published")]
+    #[error("index lock {lock}: {detail}; the index was not changed")]
     IndexLock { lock: String, detail: String },
+    #[error("the index lock was lost while {step}: {detail}")]
+    IndexLockLost { step: &'static str, detail: String },
     #[error(
         "artifact {name} was uploaded, but {what} at {url} still does not name it after \
          {attempts} writes read back; the store is losing writes (does another publisher \

@@ -271,17 +271,17 @@ async fn index_phase(
 ) -> std::result::Result<(), IndexFailure> {
     let lost = |step: &'static str| -> Result<()> {
         match held.map(|h| h.check()) {
-            Some(Err(detail)) => Err(CatalogError::IndexLock {
-                lock: format!("lost while {step}"),
-                detail,
-            }),
+            Some(Err(detail)) => Err(CatalogError::IndexLockLost { step, detail }),
             _ => Ok(()),
         }
     };
     lost("waiting to update the index").map_err(IndexFailure::NotIndexed)?;
-    add_confirmed(store, meta)
-        .await
-        .map_err(IndexFailure::NotIndexed)?;
+    if let Err(e) = add_confirmed(store, meta).await {
+        // A write may have landed before the failure: take the entry out again, so the
+        // objects removed next are not named by the index.
+        remove_entry_quietly(store, &meta.name).await;
+        return Err(IndexFailure::NotIndexed(e));
+    }
     tracing::info!(object = %meta.url, bytes = meta.size_bytes, "artifact published and indexed");
 
     let name = &meta.name;
@@ -297,6 +297,21 @@ async fn index_phase(
         IndexFailure::After(partial(name, "holding the index lock to the end", e))
     })?;
     Ok(())
+}
+
+async fn remove_entry_quietly(store: &dyn ObjectStore, name: &str) {
+    let removed = doc::update::<Index, _>(store, INDEX_KEY, |current| match current {
+        Some(mut index) if index.get(name).is_some() => {
+            index.artifacts.retain(|a| a.name != name);
+            index.updated_at = now_rfc3339();
+            Ok(Change::Write(index))
+        }
+        _ => Ok(Change::Keep),
+    })
+    .await;
+    if let Err(e) = removed {
+        tracing::warn!(object = %store.url(INDEX_KEY), artifact = name, error = %e, "could not take an unconfirmed entry out of the index");
+    }
 }
 
 /// How many times an entry or pointer the store lost is written again before giving up.
