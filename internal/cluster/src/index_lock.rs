@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::connect::Cluster;
 use crate::lock::{default_holder, LockError, LockRequest, LockState};
 
-/// How long the lease lives without renewal. Renewed every third of it.
+/// How long the index lock's lease lives without renewal. Renewed every third of it, so a
+/// publisher that dies leaves others waiting at most this long.
 pub const INDEX_LOCK_LEASE_SECONDS: i32 = 30;
 
 /// How often a waiting publisher looks at the lease (jittered). Index updates take a fraction
@@ -58,15 +59,17 @@ pub struct HeldLease {
 }
 
 impl Cluster {
-    /// Waits for the Lease (up to `wait`), takes it, and keeps renewing it until released.
+    /// Waits for the Lease (up to `wait`), takes it for `lease_seconds`, and renews it every
+    /// third of that until released.
     pub async fn hold(
         &self,
         namespace: &str,
         name: &str,
+        lease_seconds: i32,
         wait: Duration,
         cancel: &CancellationToken,
     ) -> Result<HeldLease, LockError> {
-        let mut req = LockRequest::new(namespace, name, &unique_holder(), INDEX_LOCK_LEASE_SECONDS);
+        let mut req = LockRequest::new(namespace, name, &unique_holder(), lease_seconds);
         req.wait_timeout = Some(wait);
         req.poll_interval = POLL;
         let state = self.acquire(&req, cancel).await?;
@@ -76,6 +79,7 @@ impl Cluster {
             self.clone(),
             state.clone(),
             lost.clone(),
+            Duration::from_secs(lease_seconds.max(1) as u64),
         ));
         Ok(HeldLease {
             cluster: self.clone(),
@@ -90,8 +94,9 @@ async fn renew_until_dropped(
     cluster: Cluster,
     state: Arc<Mutex<LockState>>,
     lost: Arc<Mutex<Option<String>>>,
+    lease: Duration,
 ) {
-    let every = Duration::from_secs(INDEX_LOCK_LEASE_SECONDS as u64 / 3);
+    let every = lease / 3;
     let mut renewed = Instant::now();
     loop {
         tokio::time::sleep(every).await;
@@ -107,7 +112,7 @@ async fn renew_until_dropped(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "renewing the index lock failed; retrying");
-                if renewed.elapsed() >= Duration::from_secs(INDEX_LOCK_LEASE_SECONDS as u64) {
+                if renewed.elapsed() >= lease {
                     *lost.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(format!("not renewed before it expired: {e}"));
                     return;
@@ -118,6 +123,11 @@ async fn renew_until_dropped(
 }
 
 impl HeldLease {
+    /// The lock as last taken or renewed.
+    pub fn state(&self) -> LockState {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Fails when the lease was lost since it was taken.
     pub fn check(&self) -> Result<(), String> {
         match &*self.lost.lock().unwrap_or_else(|p| p.into_inner()) {
@@ -161,7 +171,13 @@ impl catalog::IndexLock for LeaseIndexLock {
     async fn acquire(&self) -> Result<Box<dyn catalog::HeldIndexLock>, String> {
         let held = self
             .cluster
-            .hold(&self.namespace, &self.name, self.wait, &self.cancel)
+            .hold(
+                &self.namespace,
+                &self.name,
+                INDEX_LOCK_LEASE_SECONDS,
+                self.wait,
+                &self.cancel,
+            )
             .await
             .map_err(|e| e.to_string())?;
         Ok(Box::new(HeldIndexLease(held)))
