@@ -78,7 +78,12 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, stripped: &AtomicU64) -> s
         let mut chunked = false;
         let mut length = 0usize;
         for line in text.split_inclusive("\r\n") {
-            let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+            let name = line
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if name == "if-match" || name == "if-none-match" {
                 stripped.fetch_add(1, Ordering::SeqCst);
                 continue;

@@ -28,7 +28,13 @@ fn source(dir: &Path) {
 }
 
 /// A workdir publishing one artifact of `src` into `s3://snaps/ghostnet` through `port`.
-fn workdir(mirror: &Mirror, port: u16, kubeconfig: Option<&Path>, src: &Path, extra: &str) -> Workdir {
+fn workdir(
+    mirror: &Mirror,
+    port: u16,
+    kubeconfig: Option<&Path>,
+    src: &Path,
+    extra: &str,
+) -> Workdir {
     let mut wd = mirror.workdir();
     wd.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing");
@@ -81,7 +87,9 @@ fn index_names(moto: &TestServer) -> Vec<String> {
 
 #[test]
 fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
-    let Some(moto) = TestServer::moto() else { return };
+    let Some(moto) = TestServer::moto() else {
+        return;
+    };
     let (status, _) = http(moto.port, "PUT", "/snaps", b"");
     assert_eq!(status, 200, "create bucket");
     let proxy = StripConditionsProxy::start(moto.addr());
@@ -94,7 +102,9 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
     let wd = workdir(&mirror, proxy.port, None, &src, "label = \"refused\"");
     wd.apply()
         .fails_with("Store does not enforce conditional writes")
-        .fails_with("store s3://snaps/ghostnet does not enforce create-if-absent (S3 If-None-Match: *")
+        .fails_with(
+            "store s3://snaps/ghostnet does not enforce create-if-absent (S3 If-None-Match: *",
+        )
         .fails_with("missing from the index")
         .fails_with("index_lock = \"namespace/name\"")
         .fails_with("single_publisher = true")
@@ -105,7 +115,13 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
     assert!(!listing.contains("<Key>"), "objects left: {listing}");
 
     // One publisher that says it is alone.
-    let wd = workdir(&mirror, proxy.port, None, &src, "label = \"alone\"\n  single_publisher = true");
+    let wd = workdir(
+        &mirror,
+        proxy.port,
+        None,
+        &src,
+        "label = \"alone\"\n  single_publisher = true",
+    );
     wd.apply().ok();
     assert_eq!(index_names(&moto), ["ghostnet-rolling-alone"]);
     wd.assert_no_changes();
@@ -142,10 +158,15 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
         }
         let names = index_names(&moto);
         for wd in &dirs {
-            let st = wd.resource("testnet_snapshot_artifact.s").expect("in state");
+            let st = wd
+                .resource("testnet_snapshot_artifact.s")
+                .expect("in state");
             let key = st["key"].as_str().expect("key");
             let name = key.trim_end_matches(".tar.lz4");
-            assert!(names.iter().any(|n| n == name), "{name} recorded but not in {names:?}");
+            assert!(
+                names.iter().any(|n| n == name),
+                "{name} recorded but not in {names:?}"
+            );
         }
         assert_eq!(names.len(), 9, "{names:?}");
         let lease = KubeApi::new(&kube.kubeconfig)
@@ -154,7 +175,10 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
             ))
             .expect("the Lease exists");
         assert!(
-            lease["spec"]["holderIdentity"].as_str().unwrap_or("").is_empty(),
+            lease["spec"]["holderIdentity"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty(),
             "still held: {lease}"
         );
 
@@ -190,7 +214,13 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
         .fails_with("Store does not enforce conditional writes")
         .fails_with("Removing the artifact changes base.json too");
     assert_eq!(index_names(&moto), ["ghostnet-rolling-alone"]);
-    let alone = workdir_at(alone, &mirror, proxy.port, &src, "label = \"alone\"\n  single_publisher = true");
+    let alone = workdir_at(
+        alone,
+        &mirror,
+        proxy.port,
+        &src,
+        "label = \"alone\"\n  single_publisher = true",
+    );
     alone.apply().ok();
     alone.destroy().ok();
     assert_eq!(index_names(&moto), Vec::<String>::new());

@@ -234,7 +234,7 @@ impl Resource for SnapshotArtifact {
                 diags.attr_error(
                     AttributePath::attr("store_url"),
                     "Store does not enforce conditional writes",
-                    format!("{e}. Set index_lock = \"namespace/name\" to a Kubernetes Lease that every publisher into this prefix uses (the provider's cluster holds it), or single_publisher = true if nothing else publishes into this prefix at the same time."),
+                    format!("{e}. Here: index_lock = \"namespace/name\", a Kubernetes Lease in the provider's cluster that every publisher into this prefix uses, or single_publisher = true."),
                 );
                 return None;
             }

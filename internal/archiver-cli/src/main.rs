@@ -47,7 +47,7 @@ struct Connection {
 #[derive(Subcommand)]
 enum Command {
     /// Archive a directory, upload it, verify it and publish it (metadata JSON on stdout).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Read an artifact back and check it against its metadata.
     Verify {
         /// URL of the artifact, e.g. s3://bucket/prefix/ghostnet-rolling-42.tar.lz4
@@ -180,7 +180,7 @@ fn fail(f: Failure) -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Create(args) => create(&cli.conn, args).await,
+        Command::Create(args) => create(&cli.conn, *args).await,
         Command::Verify { url, mode } => {
             let (store, key) = open_artifact(&cli.conn, &url).await?;
             let r = catalog::verify_artifact(&*store, &key, mode.into()).await?;
@@ -256,10 +256,9 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
     let meta = catalog::publish(&*store, req).await.map_err(|e| match e {
         catalog::CatalogError::UnsafeStore { .. } => Failure(
             format!(
-                "{e}. Either pass --index-lock NAMESPACE/NAME (a Kubernetes Lease every \
-                 publisher into this prefix uses; the cluster comes from --kubeconfig, \
-                 KUBECONFIG or the in-cluster service account), or --single-publisher if no \
-                 other publisher writes to this prefix at the same time"
+                "{e}. Here: --index-lock NAMESPACE/NAME, a Kubernetes Lease every publisher \
+                 into this prefix uses (cluster from --kubeconfig, KUBECONFIG or the in-cluster \
+                 service account), or --single-publisher"
             ),
             1,
         ),

@@ -27,13 +27,33 @@ fn source(dir: &Path) {
 }
 
 /// `create` of `label` at height `height` into `store` with more arguments.
-fn create(endpoint: &str, store: &str, src: &Path, label: &str, height: u32, more: &[&str]) -> Command {
+fn create(
+    endpoint: &str,
+    store: &str,
+    src: &Path,
+    label: &str,
+    height: u32,
+    more: &[&str],
+) -> Command {
     let mut c = bin();
     c.args(["create", "--source"])
         .arg(src)
-        .args(["--store", store, "--network", "ghostnet", "--kind", "rolling"])
+        .args([
+            "--store",
+            store,
+            "--network",
+            "ghostnet",
+            "--kind",
+            "rolling",
+        ])
         .args(["--label", label, "--block-height", &height.to_string()])
-        .args(["--endpoint", endpoint, "--path-style", "--region", "us-east-1"])
+        .args([
+            "--endpoint",
+            endpoint,
+            "--path-style",
+            "--region",
+            "us-east-1",
+        ])
         .args(more)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -45,7 +65,14 @@ fn create(endpoint: &str, store: &str, src: &Path, label: &str, height: u32, mor
 /// Names in the index, as `testnet-archiver list` prints it.
 fn listed(endpoint: &str, store: &str) -> Vec<String> {
     let o = bin()
-        .args(["list", "--store", store, "--endpoint", endpoint, "--path-style"])
+        .args([
+            "list",
+            "--store",
+            store,
+            "--endpoint",
+            endpoint,
+            "--path-style",
+        ])
         .args(["--region", "us-east-1"])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -86,9 +113,16 @@ fn eight_with_lock(endpoint: &str, store: &str, src: &Path, kube: &KubeServer, r
     let children: Vec<_> = (0..8)
         .map(|i| {
             let label = format!("{round}{i}");
-            create(endpoint, store, src, &label, i, &["--index-lock", &lease, "--kubeconfig", &kubeconfig])
-                .spawn()
-                .expect("spawn")
+            create(
+                endpoint,
+                store,
+                src,
+                &label,
+                i,
+                &["--index-lock", &lease, "--kubeconfig", &kubeconfig],
+            )
+            .spawn()
+            .expect("spawn")
         })
         .collect();
     let mut published = Vec::new();
@@ -100,23 +134,36 @@ fn eight_with_lock(endpoint: &str, store: &str, src: &Path, kube: &KubeServer, r
     }
     let names = listed(endpoint, store);
     for p in &published {
-        assert!(names.contains(p), "{p} reported published but not in {names:?}");
+        assert!(
+            names.contains(p),
+            "{p} reported published but not in {names:?}"
+        );
     }
     // Every holder let go of the Lease.
     let api = KubeApi::new(&kube.kubeconfig);
     let lease = api
-        .get(&format!("/apis/coordination.k8s.io/v1/namespaces/default/leases/snapshots-{round}"))
+        .get(&format!(
+            "/apis/coordination.k8s.io/v1/namespaces/default/leases/snapshots-{round}"
+        ))
         .expect("the Lease exists");
     assert!(
-        lease["spec"]["holderIdentity"].as_str().unwrap_or("").is_empty(),
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty(),
         "still held: {lease}"
     );
-    assert!(lease["spec"]["leaseTransitions"].as_i64().unwrap_or(0) >= 7, "{lease}");
+    assert!(
+        lease["spec"]["leaseTransitions"].as_i64().unwrap_or(0) >= 7,
+        "{lease}"
+    );
 }
 
 #[test]
 fn s3_store_ignoring_conditions_is_refused_and_served_by_the_index_lock() {
-    let Some(moto) = TestServer::moto() else { return };
+    let Some(moto) = TestServer::moto() else {
+        return;
+    };
     let (status, _) = http(moto.port, "PUT", "/snaps", b"");
     assert_eq!(status, 200, "create bucket");
     let proxy = StripConditionsProxy::start(moto.addr());
@@ -126,14 +173,25 @@ fn s3_store_ignoring_conditions_is_refused_and_served_by_the_index_lock() {
     let src = tmp.path().join("src");
     source(&src);
 
-    let o = create(&endpoint, store, &src, "refused", 1, &[]).output().expect("run");
+    let o = create(&endpoint, store, &src, "refused", 1, &[])
+        .output()
+        .expect("run");
     assert_refused(&o, store);
     assert!(proxy.stripped.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     let (_, listing) = http(moto.port, "GET", "/snaps?list-type=2", b"");
     let listing = String::from_utf8_lossy(&listing).to_string();
     assert!(!listing.contains("<Key>"), "objects left: {listing}");
 
-    let o = create(&endpoint, store, &src, "alone", 100, &["--single-publisher"]).output().expect("run");
+    let o = create(
+        &endpoint,
+        store,
+        &src,
+        "alone",
+        100,
+        &["--single-publisher"],
+    )
+    .output()
+    .expect("run");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(listed(&endpoint, store), ["ghostnet-rolling-alone"]);
 
@@ -148,7 +206,9 @@ fn s3_store_ignoring_conditions_is_refused_and_served_by_the_index_lock() {
 
 #[test]
 fn gcs_emulator_is_refused_unless_a_single_publisher_says_so() {
-    let Some(gcs) = TestServer::gcs_emulator() else { return };
+    let Some(gcs) = TestServer::gcs_emulator() else {
+        return;
+    };
     let (status, _) = http(gcs.port, "POST", "/storage/v1/b", br#"{"name":"snaps"}"#);
     assert_eq!(status, 200, "create bucket");
     let endpoint = gcs.endpoint();
@@ -157,9 +217,13 @@ fn gcs_emulator_is_refused_unless_a_single_publisher_says_so() {
     let src = tmp.path().join("src");
     source(&src);
 
-    let o = create(&endpoint, store, &src, "refused", 1, &[]).output().expect("run");
+    let o = create(&endpoint, store, &src, "refused", 1, &[])
+        .output()
+        .expect("run");
     assert_refused(&o, store);
-    let o = create(&endpoint, store, &src, "alone", 2, &["--single-publisher"]).output().expect("run");
+    let o = create(&endpoint, store, &src, "alone", 2, &["--single-publisher"])
+        .output()
+        .expect("run");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(listed(&endpoint, store), ["ghostnet-rolling-alone"]);
 }
@@ -200,8 +264,18 @@ fn enforcing_servers_publish_without_flags_and_the_probe_is_cheap() {
             .filter(|l| l.contains("conditional-write probe"))
             .map(str::to_string)
             .collect();
-        assert_eq!(probes.len(), 1, "{}: one probe per run: {}", server.name, stderr(&o));
-        assert!(probes[0].contains("if_absent=true if_match=true"), "{}", probes[0]);
+        assert_eq!(
+            probes.len(),
+            1,
+            "{}: one probe per run: {}",
+            server.name,
+            stderr(&o)
+        );
+        assert!(
+            probes[0].contains("if_absent=true if_match=true"),
+            "{}",
+            probes[0]
+        );
         eprintln!("{}: {}", server.name, probes[0]);
     }
 }

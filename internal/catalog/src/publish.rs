@@ -293,9 +293,8 @@ async fn index_phase(
             .await
             .map_err(|e| IndexFailure::After(partial(name, "applying retention", e)))?;
     }
-    lost("updating the index").map_err(|e| {
-        IndexFailure::After(partial(name, "holding the index lock to the end", e))
-    })?;
+    lost("updating the index")
+        .map_err(|e| IndexFailure::After(partial(name, "holding the index lock to the end", e)))?;
     Ok(())
 }
 
@@ -322,8 +321,7 @@ async fn add_confirmed(store: &dyn ObjectStore, meta: &ArtifactMeta) -> Result<(
     for attempt in 1..=CONFIRM_ATTEMPTS {
         add_to_index(store, meta).await?;
         let index = doc::read::<Index>(store, INDEX_KEY).await?;
-        if index.is_some_and(|(i, _)| i.get(&meta.name).is_some_and(|a| a.sha256 == meta.sha256))
-        {
+        if index.is_some_and(|(i, _)| i.get(&meta.name).is_some_and(|a| a.sha256 == meta.sha256)) {
             return Ok(());
         }
         tracing::warn!(object = %store.url(INDEX_KEY), artifact = %meta.name, attempt, "the index does not hold the entry just written; writing it again");

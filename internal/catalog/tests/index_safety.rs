@@ -17,8 +17,7 @@ fn source_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("blocks")).expect("mkdir");
     for i in 0..3u8 {
-        std::fs::write(dir.path().join(format!("blocks/{i}.dat")), vec![i; 10_000])
-            .expect("write");
+        std::fs::write(dir.path().join(format!("blocks/{i}.dat")), vec![i; 10_000]).expect("write");
     }
     dir
 }
@@ -151,7 +150,11 @@ async fn probe_tells_enforcing_from_ignoring_stores() {
     let good = MemStore::new("s3://probe/enforcing");
     let e = objstore::probe::probe(&good).await.expect("probe");
     assert!(e.complete(), "{e:?}");
-    assert!(good.keys().is_empty(), "probe object left: {:?}", good.keys());
+    assert!(
+        good.keys().is_empty(),
+        "probe object left: {:?}",
+        good.keys()
+    );
 
     let bad = MemStore::new("s3://probe/ignoring").ignoring_conditions();
     let e = objstore::probe::probe(&bad).await.expect("probe");
@@ -190,7 +193,11 @@ async fn publishing_to_a_store_ignoring_conditions_is_refused_before_the_upload(
     }
     assert!(store.keys().is_empty(), "written: {:?}", store.keys());
     // Reads need no probe and no acknowledgement.
-    assert!(catalog::list(&store).await.expect("list").artifacts.is_empty());
+    assert!(catalog::list(&store)
+        .await
+        .expect("list")
+        .artifacts
+        .is_empty());
 }
 
 #[tokio::test]
@@ -245,13 +252,19 @@ async fn index_lock_keeps_every_entry_of_eight_concurrent_publishers() {
 async fn a_lost_index_write_is_written_again() {
     let src = source_dir();
     let store = Flaky::new(MemStore::new("s3://lossy/once"));
-    catalog::publish(&store, request("a", 1, src.path(), IndexWrites::Conditional))
-        .await
-        .expect("publish a");
+    catalog::publish(
+        &store,
+        request("a", 1, src.path(), IndexWrites::Conditional),
+    )
+    .await
+    .expect("publish a");
     store.drop_index_writes.store(1, Ordering::SeqCst);
-    catalog::publish(&store, request("b", 2, src.path(), IndexWrites::Conditional))
-        .await
-        .expect("publish b despite one lost write");
+    catalog::publish(
+        &store,
+        request("b", 2, src.path(), IndexWrites::Conditional),
+    )
+    .await
+    .expect("publish b despite one lost write");
     assert_eq!(store.drop_index_writes.load(Ordering::SeqCst), 0);
     assert_eq!(
         names_in_index(&store).await,
@@ -263,15 +276,23 @@ async fn a_lost_index_write_is_written_again() {
 async fn an_entry_the_store_keeps_losing_fails_the_publish_and_leaves_nothing() {
     let src = source_dir();
     let store = Flaky::new(MemStore::new("s3://lossy/always"));
-    catalog::publish(&store, request("a", 1, src.path(), IndexWrites::Conditional))
-        .await
-        .expect("publish a");
+    catalog::publish(
+        &store,
+        request("a", 1, src.path(), IndexWrites::Conditional),
+    )
+    .await
+    .expect("publish a");
     store.drop_index_writes.store(u32::MAX, Ordering::SeqCst);
-    let err = catalog::publish(&store, request("b", 2, src.path(), IndexWrites::Conditional))
-        .await
-        .expect_err("must fail");
+    let err = catalog::publish(
+        &store,
+        request("b", 2, src.path(), IndexWrites::Conditional),
+    )
+    .await
+    .expect_err("must fail");
     match &err {
-        CatalogError::NotIndexed { name, what, url, .. } => {
+        CatalogError::NotIndexed {
+            name, what, url, ..
+        } => {
             assert_eq!(name, "ghostnet-rolling-b");
             assert_eq!(*what, "the index");
             assert_eq!(url, "s3://lossy/always/base.json");
@@ -290,18 +311,33 @@ async fn an_entry_the_store_keeps_losing_fails_the_publish_and_leaves_nothing() 
 async fn a_torn_read_is_read_again_and_a_corrupt_index_is_reported_with_its_size() {
     let src = source_dir();
     let store = Flaky::new(MemStore::new("s3://torn/snapshots"));
-    catalog::publish(&store, request("a", 1, src.path(), IndexWrites::Conditional))
-        .await
-        .expect("publish a");
+    catalog::publish(
+        &store,
+        request("a", 1, src.path(), IndexWrites::Conditional),
+    )
+    .await
+    .expect("publish a");
     store.tear_index_reads.store(2, Ordering::SeqCst);
-    catalog::publish(&store, request("b", 2, src.path(), IndexWrites::Conditional))
-        .await
-        .expect("torn reads are read again");
+    catalog::publish(
+        &store,
+        request("b", 2, src.path(), IndexWrites::Conditional),
+    )
+    .await
+    .expect("torn reads are read again");
     store.tear_index_reads.store(2, Ordering::SeqCst);
-    assert_eq!(catalog::list(&store).await.expect("list").artifacts.len(), 2);
+    assert_eq!(
+        catalog::list(&store).await.expect("list").artifacts.len(),
+        2
+    );
 
     store.tear_index_reads.store(u32::MAX, Ordering::SeqCst);
-    let full = store.inner.get_bytes("base.json").await.expect("index").0.len();
+    let full = store
+        .inner
+        .get_bytes("base.json")
+        .await
+        .expect("index")
+        .0
+        .len();
     match catalog::list(&store).await {
         Err(e @ CatalogError::CorruptDocument { .. }) => {
             let text = e.to_string();
@@ -316,12 +352,16 @@ async fn a_torn_read_is_read_again_and_a_corrupt_index_is_reported_with_its_size
 async fn removing_an_artifact_follows_the_same_rules() {
     let src = source_dir();
     let store = MemStore::new("s3://remove/snapshots").ignoring_conditions();
-    catalog::publish(&store, request("a", 1, src.path(), IndexWrites::SinglePublisher))
-        .await
-        .expect("publish");
-    let err = catalog::delete_artifact_with(&store, "ghostnet-rolling-a", &IndexWrites::Conditional)
-        .await
-        .expect_err("must refuse");
+    catalog::publish(
+        &store,
+        request("a", 1, src.path(), IndexWrites::SinglePublisher),
+    )
+    .await
+    .expect("publish");
+    let err =
+        catalog::delete_artifact_with(&store, "ghostnet-rolling-a", &IndexWrites::Conditional)
+            .await
+            .expect_err("must refuse");
     assert!(matches!(err, CatalogError::UnsafeStore { .. }), "{err}");
     assert_eq!(names_in_index(&store).await, ["ghostnet-rolling-a"]);
 

@@ -24,7 +24,8 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// `namespace/name` as users write it.
 pub fn parse_lease_ref(s: &str) -> Result<(String, String), String> {
-    let allowed = "expected \"namespace/name\" of a Lease, both DNS labels, e.g. \"testnet/ghostnet-index\"";
+    let allowed =
+        "expected \"namespace/name\" of a Lease, both DNS labels, e.g. \"testnet/ghostnet-index\"";
     let Some((ns, name)) = s.split_once('/') else {
         return Err(format!("{s:?}: {allowed}"));
     };

@@ -35,10 +35,18 @@ async fn holders_take_turns_and_release_clears_the_holder() {
     let first = a.state();
     a.release().await;
     let b = waiter.await.expect("task").expect("second holder");
-    assert_ne!(b.state().holder, first.holder, "holders are unique per call");
+    assert_ne!(
+        b.state().holder,
+        first.holder,
+        "holders are unique per call"
+    );
     assert_eq!(b.state().fencing_token, first.fencing_token + 1);
     b.release().await;
-    let after = c.read("default", &name).await.expect("read").expect("lease");
+    let after = c
+        .read("default", &name)
+        .await
+        .expect("read")
+        .expect("lease");
     assert_eq!(after.holder, None);
 }
 
@@ -69,9 +77,16 @@ async fn a_lease_taken_over_is_reported_lost() {
         assert!(Instant::now() < deadline, "the takeover was never noticed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(why.contains("no longer ours") && why.contains("intruder"), "{why}");
+    assert!(
+        why.contains("no longer ours") && why.contains("intruder"),
+        "{why}"
+    );
     // Releasing a lost lease leaves the new holder alone.
     held.release().await;
-    let now = c.read("default", &name).await.expect("read").expect("lease");
+    let now = c
+        .read("default", &name)
+        .await
+        .expect("read")
+        .expect("lease");
     assert_eq!(now.holder.as_deref(), Some("intruder"));
 }

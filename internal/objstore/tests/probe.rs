@@ -66,7 +66,9 @@ async fn moto_behind_a_proxy_stripping_conditions() {
 
 #[tokio::test]
 async fn gcs_emulator() {
-    let Some(server) = start_gcs_emulator() else { return };
+    let Some(server) = start_gcs_emulator() else {
+        return;
+    };
     let store = gcs_store(&server.endpoint(), "snaps", "p", 256 * 1024).await;
     check("gcp-storage-emulator", &store, NEITHER).await;
 }
