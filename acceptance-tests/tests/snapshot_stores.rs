@@ -108,6 +108,8 @@ resource "testnet_snapshot_artifact" "s" {{
   kind       = "rolling"
   label      = "42"
   verify     = "full"
+  # The emulator ignores generation preconditions: publishing to it needs this or index_lock.
+  single_publisher = true
 }}
 "#,
         src = src.display()
@@ -591,6 +593,7 @@ resource "testnet_snapshot_artifact" "s" {{
   network    = "ghostnet"
   kind       = "rolling"
   label      = "9"
+  single_publisher = true
 }}
 "#,
             src = src.display()

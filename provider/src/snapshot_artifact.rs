@@ -141,6 +141,11 @@ impl Resource for SnapshotArtifact {
             .attr(Attribute::string("verify").optional().default("checksum").requires_replace_if("verification mode applies when publishing", replace_unless_imported).validate(one_of(["checksum", "full"])).describe("How the upload is checked before it is published: `checksum` (the store's SHA-256 must equal the archiver's) or `full` (also decompress and walk the tar stream)."))
             .attr(Attribute::number("retain").optional().validate(int_range(1, u32::MAX as i64)).describe("Keep only the newest N artifacts of this network and kind when publishing. Changing it later has no effect until the next publish."))
             .attr(Attribute::string_map("triggers").optional().requires_replace().describe("Arbitrary values; any change publishes a new artifact (e.g. a node's version or a schedule)."))
+            .attr(Attribute::string("index_lock").optional().validate(from_fn("`namespace/name` of a Lease, e.g. `testnet/ghostnet-index`.", |v: &Value| match v.as_str() {
+                Some(s) => cluster::parse_lease_ref(s).map(|_| ()),
+                None => Ok(()),
+            })).describe("`namespace/name` of a Kubernetes Lease (in the provider's cluster) that every publisher into this store prefix holds while it updates `base.json` and the latest pointer. Needed for stores that do not enforce conditional writes (some S3-compatible servers, the GCS emulator) when several publishers may run at once; use a Lease of its own, not the one a `testnet_network_lock` holds. Only used when publishing."))
+            .attr(Attribute::bool("single_publisher").optional().default(false).describe("Acknowledge that nothing else publishes into this store prefix at the same time, so a store that does not enforce conditional writes may be published to without `index_lock`. Only used when publishing."))
             .attr(Attribute::bool("retain_on_destroy").optional().default(false).describe("When true, destroying the resource only forgets the artifact and leaves it published in the store."));
         Schema::new(computed_attrs(block, true))
     }
@@ -192,6 +197,7 @@ impl Resource for SnapshotArtifact {
             req.archive.use_default_excludes = false;
         }
         req.archive.cancel = Some(ctx.cancel.clone());
+        req.index_writes = self.index_writes(ctx, planned, diags).await?;
         let latest = Arc::new(std::sync::Mutex::new(None::<archiver::Progress>));
         let sink = latest.clone();
         req.archive.progress = Some(Arc::new(move |p: &archiver::Progress| {
@@ -223,6 +229,14 @@ impl Resource for SnapshotArtifact {
                         return None;
                     }
                 }
+            }
+            Err(e @ catalog::CatalogError::UnsafeStore { .. }) => {
+                diags.attr_error(
+                    AttributePath::attr("store_url"),
+                    "Store does not enforce conditional writes",
+                    format!("{e}. Here: index_lock = \"namespace/name\", a Kubernetes Lease in the provider's cluster that every publisher into this prefix uses, or single_publisher = true."),
+                );
+                return None;
             }
             Err(e) => {
                 match &e {
@@ -335,7 +349,7 @@ impl Resource for SnapshotArtifact {
 
     async fn delete(
         &self,
-        _ctx: &Context,
+        ctx: &Context,
         prior: &Value,
         _private: &Private,
         diags: &mut Diagnostics,
@@ -354,8 +368,18 @@ impl Resource for SnapshotArtifact {
         let Some(key) = prior.get("key").as_str() else {
             return;
         };
-        if let Err(e) = catalog::delete_artifact(store.as_ref(), key).await {
-            catalog_error(&e, None, diags);
+        // The index changes under the same rules as when publishing.
+        let Some(writes) = self.index_writes(ctx, prior, diags).await else {
+            return;
+        };
+        match catalog::delete_artifact_with(store.as_ref(), key, &writes).await {
+            Ok(_) => {}
+            Err(e @ catalog::CatalogError::UnsafeStore { .. }) => diags.attr_error(
+                AttributePath::attr("store_url"),
+                "Store does not enforce conditional writes",
+                format!("{e}. Removing the artifact changes base.json too. Set index_lock = \"namespace/name\" to the Lease the publishers into this prefix use, or single_publisher = true if nothing else changes this prefix at the same time, apply, then destroy."),
+            ),
+            Err(e) => catalog_error(&e, error_attr(&e), diags),
         }
     }
 
@@ -424,11 +448,52 @@ impl Resource for SnapshotArtifact {
             ("verify", Value::string("checksum")),
             ("retain", Value::Null),
             ("triggers", Value::Null),
+            ("index_lock", Value::Null),
+            ("single_publisher", Value::Bool(false)),
             ("retain_on_destroy", Value::Bool(false)),
         ]);
         Some(with(base, meta_values(store.as_ref(), &meta)))
     }
 }
+
+impl SnapshotArtifact {
+    /// `index_lock` (a Lease in the provider's cluster), `single_publisher`, or the store's own
+    /// conditional writes.
+    async fn index_writes(
+        &self,
+        ctx: &Context,
+        planned: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<catalog::IndexWrites> {
+        let Some(lock) = planned.get("index_lock").as_str() else {
+            return Some(if planned.get("single_publisher").as_bool() == Some(true) {
+                catalog::IndexWrites::SinglePublisher
+            } else {
+                catalog::IndexWrites::Conditional
+            });
+        };
+        let (namespace, name) = match cluster::parse_lease_ref(lock) {
+            Ok(r) => r,
+            Err(e) => {
+                diags.attr_error(AttributePath::attr("index_lock"), "Invalid index lock", e);
+                return None;
+            }
+        };
+        let cluster = self.0.cluster(diags).await?;
+        Some(catalog::IndexWrites::Locked(Arc::new(
+            cluster::LeaseIndexLock {
+                cluster,
+                namespace,
+                name,
+                wait: INDEX_LOCK_WAIT,
+                cancel: ctx.cancel.clone(),
+            },
+        )))
+    }
+}
+
+/// How long a publish waits for other publishers holding the index lock.
+const INDEX_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Stops a background task when the work it accompanies ends, however it ends.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -482,6 +547,7 @@ pub(crate) fn error_attr(e: &catalog::CatalogError) -> Option<&'static str> {
     match e {
         catalog::CatalogError::InvalidName { field, .. }
         | catalog::CatalogError::InvalidValue { field, .. } => Some(field),
+        catalog::CatalogError::IndexLock { .. } => Some("index_lock"),
         catalog::CatalogError::Source { .. } => Some("source_dir"),
         // The store itself is wrong (bucket, credentials): the user fixes `store_url` or the
         // provider's connection settings.

@@ -146,5 +146,8 @@ resource "testnet_snapshot_artifact" "state" {
   verify       = "full"
   retain       = var.snapshot.retain
 
+  index_lock       = var.snapshot.index_lock
+  single_publisher = var.snapshot.single_publisher
+
   depends_on = [ephemeral.testnet_network_lock.run]
 }

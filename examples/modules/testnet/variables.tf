@@ -113,9 +113,12 @@ variable "snapshot" {
     label        = optional(string)
     block_height = optional(number)
     retain       = optional(number)
+    # For stores that ignore conditional writes (see testnet_snapshot_artifact).
+    index_lock       = optional(string)
+    single_publisher = optional(bool, false)
   })
   default     = null
-  description = "Publish a snapshot of a node's state directory (`source_dir`) to `store_url` (default: the provider's `default_store_url`); `null` for none."
+  description = "Publish a snapshot of a node's state directory (`source_dir`) to `store_url` (default: the provider's `default_store_url`); `null` for none. `index_lock` (`namespace/name` of a Lease of its own) or `single_publisher` are needed for stores that ignore conditional writes."
   validation {
     condition     = var.snapshot == null || can(regex("^[a-z0-9]+$", var.snapshot.kind))
     error_message = "snapshot.kind must be lowercase letters and digits without '-', e.g. \"rolling\" or \"archive\"."

@@ -47,7 +47,7 @@ struct Connection {
 #[derive(Subcommand)]
 enum Command {
     /// Archive a directory, upload it, verify it and publish it (metadata JSON on stdout).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Read an artifact back and check it against its metadata.
     Verify {
         /// URL of the artifact, e.g. s3://bucket/prefix/ghostnet-rolling-42.tar.lz4
@@ -106,6 +106,24 @@ struct CreateArgs {
     /// RFC 3339.
     #[arg(long)]
     block_time: Option<String>,
+    /// Serialise index updates with other publishers on this Kubernetes Lease (NAMESPACE/NAME),
+    /// for stores that do not enforce conditional writes. The cluster comes from --kubeconfig,
+    /// else KUBECONFIG or ~/.kube/config, else the in-cluster service account.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    index_lock: Option<String>,
+    /// Kubeconfig for --index-lock.
+    #[arg(long, requires = "index_lock")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for --index-lock.
+    #[arg(long, requires = "index_lock")]
+    kube_context: Option<String>,
+    /// How long to wait for other publishers holding the index lock, in seconds.
+    #[arg(long, default_value_t = 600, requires = "index_lock")]
+    index_lock_wait: u64,
+    /// Acknowledge that this is the only publisher into the store prefix, so a store that does
+    /// not enforce conditional writes may be published to without an index lock.
+    #[arg(long, conflicts_with = "index_lock")]
+    single_publisher: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -135,6 +153,16 @@ impl<E: std::fmt::Display> From<E> for Failure {
 fn main() -> ExitCode {
     // Parse errors print clap's usage text and exit with 2.
     let cli = Cli::parse();
+    // Warnings by default (a lost index write being re-added, an archiver warning);
+    // TESTNET_ARCHIVER_LOG=debug shows e.g. the conditional-write probe and its cost.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESTNET_ARCHIVER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(Failure(format!("cannot start the runtime: {e}"), 1)),
@@ -152,7 +180,7 @@ fn fail(f: Failure) -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Create(args) => create(&cli.conn, args).await,
+        Command::Create(args) => create(&cli.conn, *args).await,
         Command::Verify { url, mode } => {
             let (store, key) = open_artifact(&cli.conn, &url).await?;
             let r = catalog::verify_artifact(&*store, &key, mode.into()).await?;
@@ -209,6 +237,7 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
         }
     });
 
+    let writes = index_writes(&a, cancel.clone()).await?;
     let mut req = catalog::PublishRequest::new(a.network, a.kind, a.source);
     req.label = a.label;
     req.block_height = a.block_height;
@@ -220,15 +249,59 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
     req.archive.excludes = a.excludes;
     req.archive.includes = a.includes;
     req.archive.use_default_excludes = !a.no_default_excludes;
-    req.archive.cancel = Some(cancel);
+    req.archive.cancel = Some(cancel.clone());
     req.archive.progress = Some(progress_printer());
+    req.index_writes = writes;
 
-    let meta = catalog::publish(&*store, req).await?;
+    let meta = catalog::publish(&*store, req).await.map_err(|e| match e {
+        catalog::CatalogError::UnsafeStore { .. } => Failure(
+            format!(
+                "{e}. Here: --index-lock NAMESPACE/NAME, a Kubernetes Lease every publisher \
+                 into this prefix uses (cluster from --kubeconfig, KUBECONFIG or the in-cluster \
+                 service account), or --single-publisher"
+            ),
+            1,
+        ),
+        e => e.into(),
+    })?;
     eprintln!(
         "testnet-archiver: published {} ({} bytes, {} files)",
         meta.url, meta.size_bytes, meta.file_count
     );
     print_json(&meta)
+}
+
+/// What keeps this publisher's index updates safe from others: `--index-lock`,
+/// `--single-publisher`, or (neither) the store's own conditional writes.
+async fn index_writes(
+    a: &CreateArgs,
+    cancel: CancellationToken,
+) -> Result<catalog::IndexWrites, Failure> {
+    if a.single_publisher {
+        return Ok(catalog::IndexWrites::SinglePublisher);
+    }
+    let Some(lock) = &a.index_lock else {
+        return Ok(catalog::IndexWrites::Conditional);
+    };
+    let (namespace, name) =
+        cluster::parse_lease_ref(lock).map_err(|e| Failure(format!("--index-lock {e}"), 2))?;
+    let config = cluster::ConnectionConfig {
+        kubeconfig_paths: a.kubeconfig.iter().cloned().collect(),
+        context: a.kube_context.clone(),
+        ..Default::default()
+    };
+    let cluster = cluster::connect(&config)
+        .await
+        .map_err(|e| Failure(format!("--index-lock {lock}: {e}"), 1))?;
+    Ok(catalog::IndexWrites::Locked(Arc::new(
+        cluster::LeaseIndexLock {
+            cluster,
+            namespace,
+            name,
+            wait: std::time::Duration::from_secs(a.index_lock_wait),
+            cancel,
+        },
+    )))
 }
 
 /// Prints progress to stderr at most every two seconds.

@@ -25,23 +25,39 @@ pub(crate) enum Change<T> {
     Keep,
 }
 
-/// Reads and parses a document; `None` when absent. A document that does not parse is an error
-/// and is never overwritten.
+/// How often a document that fails to parse is read again before it is called corrupt. Some
+/// stores serve an object while it is being rewritten; such a torn read parses on a later read.
+const PARSE_ATTEMPTS: u32 = 5;
+
+/// Reads and parses a document; `None` when absent. A document that does not parse is read
+/// again with backoff (50, 100, 200, 400 ms); one that stays invalid is an error and is never
+/// overwritten.
 pub(crate) async fn read<T: DeserializeOwned>(
     store: &dyn ObjectStore,
     key: &str,
 ) -> Result<Option<(T, Version)>> {
-    match store.get_bytes(key).await {
-        Ok((bytes, meta)) => {
-            let doc =
-                serde_json::from_slice(&bytes).map_err(|e| CatalogError::CorruptDocument {
-                    url: store.url(key),
-                    detail: e.to_string(),
-                })?;
-            Ok(Some((doc, meta.version)))
+    let mut attempt = 0;
+    loop {
+        let (bytes, meta) = match store.get_bytes(key).await {
+            Ok(got) => got,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(doc) => return Ok(Some((doc, meta.version))),
+            Err(e) => {
+                attempt += 1;
+                if attempt >= PARSE_ATTEMPTS {
+                    return Err(CatalogError::CorruptDocument {
+                        url: store.url(key),
+                        size: bytes.len() as u64,
+                        detail: e.to_string(),
+                    });
+                }
+                tracing::debug!(object = %store.url(key), size = bytes.len(), attempt, error = %e, "document does not parse, reading it again");
+                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            }
         }
-        Err(StoreError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -71,6 +87,7 @@ where
         };
         let body = serde_json::to_vec_pretty(&next).map_err(|e| CatalogError::CorruptDocument {
             url: store.url(key),
+            size: 0,
             detail: format!("cannot serialise: {e}"),
         })?;
         let opts = PutOptions {

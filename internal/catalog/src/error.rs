@@ -37,11 +37,44 @@ pub enum CatalogError {
         expected: String,
         actual: String,
     },
+    /// A document that still failed to parse after being read again a few times (a torn read
+    /// of an object being rewritten parses on a later read and never ends up here).
     #[error(
-        "{url} is not a valid catalog document ({detail}); it was left untouched: \
+        "{url} ({size} bytes) is not a valid catalog document ({detail}); it was left untouched: \
          repair or remove it by hand"
     )]
-    CorruptDocument { url: String, detail: String },
+    CorruptDocument {
+        url: String,
+        size: u64,
+        detail: String,
+    },
+    #[error(
+        "store {url} does not enforce {}: concurrent publishers into it could overwrite each \
+         other's base.json and latest-pointer changes, and a publisher could report an artifact \
+         published that is missing from the index. The catalog was left untouched. Serialise publishers \
+         with an index lock (a Kubernetes Lease), or acknowledge that only one publisher writes \
+         to this prefix at a time",
+        missing.join(" and ")
+    )]
+    UnsafeStore {
+        url: String,
+        missing: Vec<&'static str>,
+    },
+    #[error("index lock {lock}: {detail}; the index was not changed")]
+    IndexLock { lock: String, detail: String },
+    #[error("the index lock was lost while {step}: {detail}")]
+    IndexLockLost { step: &'static str, detail: String },
+    #[error(
+        "artifact {name} was uploaded, but {what} at {url} still does not name it after \
+         {attempts} writes read back; the store is losing writes (does another publisher \
+         write to this prefix without the index lock?)"
+    )]
+    NotIndexed {
+        name: String,
+        what: &'static str,
+        url: String,
+        attempts: u32,
+    },
     #[error(
         "{url} has format version {found}, this tool understands up to {supported}; \
          use a newer tool"

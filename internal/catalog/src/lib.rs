@@ -13,9 +13,13 @@
 //!
 //! Concurrent publishers into one prefix are safe: every change of `base.json` and of a pointer is
 //! a conditional write retried on conflict, so no entry is lost and pointers only move forward.
+//! That needs a store that enforces conditional writes; publishing probes for it and refuses a
+//! store that does not, unless publishers hold an index lock or the caller vouches for a single
+//! publisher ([`IndexWrites`]). Every publish reads its index entry back before it succeeds.
 
 mod doc;
 mod error;
+mod guard;
 pub mod memstore;
 mod meta;
 pub mod names;
@@ -23,6 +27,7 @@ mod ops;
 mod publish;
 
 pub use error::{CatalogError, Result};
+pub use guard::{delete_artifact_with, HeldIndexLock, IndexLock, IndexWrites};
 pub use meta::{hex, ArtifactMeta, Index, LatestPointer, INDEX_FORMAT_VERSION};
 pub use names::{artifact_key, latest_key, metadata_key, redirect_key, INDEX_KEY};
 pub use ops::{

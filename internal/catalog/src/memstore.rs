@@ -26,6 +26,7 @@ struct Object {
 pub struct MemStore {
     base_url: String,
     attest_sha256: bool,
+    enforce_conditions: bool,
     objects: Mutex<BTreeMap<String, Object>>,
     next_version: AtomicU64,
 }
@@ -37,6 +38,7 @@ impl MemStore {
         MemStore {
             base_url: base_url.into().trim_end_matches('/').to_string(),
             attest_sha256: true,
+            enforce_conditions: true,
             objects: Mutex::new(BTreeMap::new()),
             next_version: AtomicU64::new(1),
         }
@@ -45,6 +47,13 @@ impl MemStore {
     /// A store that, like some S3-compatible servers, attests no SHA-256 on upload.
     pub fn without_checksums(mut self) -> Self {
         self.attest_sha256 = false;
+        self
+    }
+
+    /// A store that, like some S3-compatible servers and the GCS emulator, accepts every write
+    /// whatever its precondition says.
+    pub fn ignoring_conditions(mut self) -> Self {
+        self.enforce_conditions = false;
         self
     }
 
@@ -98,7 +107,7 @@ impl MemStore {
             Precondition::IfAbsent => current.is_none(),
             Precondition::IfMatch(v) => current.is_some_and(|o| o.version.to_string() == v.0),
         };
-        if !allowed {
+        if !allowed && self.enforce_conditions {
             return Err(StoreError::PreconditionFailed { url: self.url(key) });
         }
         let object = Object {

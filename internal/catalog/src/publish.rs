@@ -8,7 +8,8 @@ use objstore::{ObjectMeta, ObjectStore, Precondition, PutOptions, StoreError};
 
 use crate::doc::{self, Change};
 use crate::error::{CatalogError, Result};
-use crate::meta::{hex, is_rfc3339, now_rfc3339, ArtifactMeta, Index};
+use crate::guard::{self, HeldIndexLock, IndexWrites};
+use crate::meta::{hex, is_rfc3339, now_rfc3339, ArtifactMeta, Index, LatestPointer};
 use crate::names::{self, INDEX_KEY};
 use crate::ops::{hash_object, set_latest_pointer};
 
@@ -43,6 +44,8 @@ pub struct PublishRequest {
     pub retain: Option<u32>,
     /// Recorded in the metadata, e.g. `testnet-archiver/0.1.0`.
     pub tool_version: String,
+    /// How index updates are kept safe from other publishers.
+    pub index_writes: IndexWrites,
 }
 
 impl PublishRequest {
@@ -65,6 +68,7 @@ impl PublishRequest {
             verify: VerifyMode::default(),
             retain: None,
             tool_version: concat!("testnet-catalog/", env!("CARGO_PKG_VERSION")).to_string(),
+            index_writes: IndexWrites::default(),
         }
     }
 }
@@ -77,6 +81,11 @@ impl PublishRequest {
 /// index never sees a half-published artifact. After the index update the latest pointer moves
 /// forward (never back) and retention runs; a failure there is reported as
 /// [`CatalogError::PartiallyPublished`] because the artifact itself is already public.
+///
+/// Before anything is written the store must be safe for concurrent publishers (see
+/// [`IndexWrites`]). The index entry and the latest pointer are read back after they are
+/// written: an entry the store lost is written again, and a run that cannot make it stick fails
+/// with [`CatalogError::NotIndexed`], so success always means the entry is in `base.json`.
 pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<ArtifactMeta> {
     names::validate_network(&req.network)?;
     names::validate_kind(&req.kind)?;
@@ -130,6 +139,9 @@ pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<Art
     let key = names::artifact_key(&name);
     let cancel = req.archive.cancel.clone();
     let cancelled = || cancel.as_ref().is_some_and(|c| c.is_cancelled());
+
+    // Before the upload, so a store that cannot be published to safely costs no upload.
+    guard::ensure_safe(store, &req.index_writes).await?;
 
     // Fail early and cheaply when the name is taken; the IfAbsent upload below still decides
     // races between publishers of the same name.
@@ -215,27 +227,130 @@ pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<Art
         if cancelled() {
             return Err(CatalogError::Cancelled);
         }
-        add_to_index(store, &meta).await
+        Ok(())
     };
-    if let Err(e) = staged.await {
-        remove_quietly(store, &[key.clone(), names::metadata_key(&name)]).await;
-        return Err(e);
+    let held = match staged.await {
+        // The lock covers the index phase only, not the upload: publishers upload in parallel.
+        Ok(()) => guard::acquire(&req.index_writes).await,
+        Err(e) => Err(e),
+    };
+    let held = match held {
+        Ok(h) => h,
+        Err(e) => {
+            remove_quietly(store, &[key.clone(), names::metadata_key(&name)]).await;
+            return Err(e);
+        }
+    };
+    let outcome = index_phase(store, &meta, req.retain, held.as_deref()).await;
+    if let Some(h) = held {
+        h.release().await;
+    }
+    match outcome {
+        Err(IndexFailure::NotIndexed(e)) => {
+            remove_quietly(store, &[key.clone(), names::metadata_key(&name)]).await;
+            Err(e)
+        }
+        Err(IndexFailure::After(e)) => Err(e),
+        Ok(()) => Ok(meta),
+    }
+}
+
+/// Why the index phase failed: before the entry was confirmed (nothing is public: undo) or
+/// after (the artifact is public: report it partially published).
+enum IndexFailure {
+    NotIndexed(CatalogError),
+    After(CatalogError),
+}
+
+/// Index entry, latest pointer and retention, each read back where it must name this artifact.
+async fn index_phase(
+    store: &dyn ObjectStore,
+    meta: &ArtifactMeta,
+    retain: Option<u32>,
+    held: Option<&dyn HeldIndexLock>,
+) -> std::result::Result<(), IndexFailure> {
+    let lost = |step: &'static str| -> Result<()> {
+        match held.map(|h| h.check()) {
+            Some(Err(detail)) => Err(CatalogError::IndexLockLost { step, detail }),
+            _ => Ok(()),
+        }
+    };
+    lost("waiting to update the index").map_err(IndexFailure::NotIndexed)?;
+    if let Err(e) = add_confirmed(store, meta).await {
+        // A write may have landed before the failure: take the entry out again, so the
+        // objects removed next are not named by the index.
+        remove_entry_quietly(store, &meta.name).await;
+        return Err(IndexFailure::NotIndexed(e));
     }
     tracing::info!(object = %meta.url, bytes = meta.size_bytes, "artifact published and indexed");
 
-    let after = async {
-        set_latest_pointer(store, &meta)
+    let name = &meta.name;
+    point_confirmed(store, meta)
+        .await
+        .map_err(|e| IndexFailure::After(partial(name, "updating the latest pointer", e)))?;
+    if let Some(n) = retain {
+        apply_retention(store, &meta.network, &meta.kind, n)
             .await
-            .map_err(|e| partial(&name, "updating the latest pointer", e))?;
-        if let Some(n) = req.retain {
-            apply_retention(store, &req.network, &req.kind, n)
-                .await
-                .map_err(|e| partial(&name, "applying retention", e))?;
+            .map_err(|e| IndexFailure::After(partial(name, "applying retention", e)))?;
+    }
+    lost("updating the index")
+        .map_err(|e| IndexFailure::After(partial(name, "holding the index lock to the end", e)))?;
+    Ok(())
+}
+
+async fn remove_entry_quietly(store: &dyn ObjectStore, name: &str) {
+    let removed = doc::update::<Index, _>(store, INDEX_KEY, |current| match current {
+        Some(mut index) if index.get(name).is_some() => {
+            index.artifacts.retain(|a| a.name != name);
+            index.updated_at = now_rfc3339();
+            Ok(Change::Write(index))
         }
-        Ok::<_, CatalogError>(())
-    };
-    after.await?;
-    Ok(meta)
+        _ => Ok(Change::Keep),
+    })
+    .await;
+    if let Err(e) = removed {
+        tracing::warn!(object = %store.url(INDEX_KEY), artifact = name, error = %e, "could not take an unconfirmed entry out of the index");
+    }
+}
+
+/// How many times an entry or pointer the store lost is written again before giving up.
+const CONFIRM_ATTEMPTS: u32 = 3;
+
+/// Adds the entry to `base.json` and reads it back; writes it again while it is missing.
+async fn add_confirmed(store: &dyn ObjectStore, meta: &ArtifactMeta) -> Result<()> {
+    for attempt in 1..=CONFIRM_ATTEMPTS {
+        add_to_index(store, meta).await?;
+        let index = doc::read::<Index>(store, INDEX_KEY).await?;
+        if index.is_some_and(|(i, _)| i.get(&meta.name).is_some_and(|a| a.sha256 == meta.sha256)) {
+            return Ok(());
+        }
+        tracing::warn!(object = %store.url(INDEX_KEY), artifact = %meta.name, attempt, "the index does not hold the entry just written; writing it again");
+    }
+    Err(CatalogError::NotIndexed {
+        name: meta.name.clone(),
+        what: "the index",
+        url: store.url(INDEX_KEY),
+        attempts: CONFIRM_ATTEMPTS,
+    })
+}
+
+/// Moves the latest pointer forward and reads it back: it must name this artifact or a newer one.
+async fn point_confirmed(store: &dyn ObjectStore, meta: &ArtifactMeta) -> Result<()> {
+    let key = names::latest_key(&meta.network, &meta.kind);
+    for attempt in 1..=CONFIRM_ATTEMPTS {
+        set_latest_pointer(store, meta).await?;
+        let pointer = doc::read::<LatestPointer>(store, &key).await?;
+        if pointer.is_some_and(|(p, _)| p.name == meta.name || !p.is_older_than(meta)) {
+            return Ok(());
+        }
+        tracing::warn!(object = %store.url(&key), artifact = %meta.name, attempt, "the latest pointer does not name the artifact just published; writing it again");
+    }
+    Err(CatalogError::NotIndexed {
+        name: meta.name.clone(),
+        what: "the latest pointer",
+        url: store.url(&key),
+        attempts: CONFIRM_ATTEMPTS,
+    })
 }
 
 fn partial(name: &str, step: &'static str, e: CatalogError) -> CatalogError {
@@ -354,6 +469,7 @@ async fn write_metadata(store: &dyn ObjectStore, meta: &ArtifactMeta) -> Result<
     let key = names::metadata_key(&meta.name);
     let body = serde_json::to_vec_pretty(meta).map_err(|e| CatalogError::CorruptDocument {
         url: store.url(&key),
+        size: 0,
         detail: e.to_string(),
     })?;
     // The IfAbsent upload of the artifact made this name ours; a stale metadata object left by

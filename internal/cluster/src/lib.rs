@@ -1,5 +1,6 @@
 //! The Kubernetes side of terraform-provider-testnet: connecting to a cluster, StorageClasses,
-//! shared-state PersistentVolumeClaims and the network-state lock on a Lease.
+//! shared-state PersistentVolumeClaims, the network-state lock on a Lease, and the snapshot index
+//! lock on a Lease.
 //!
 //! Plain Rust types in, typed errors ([`ClusterError`], [`LockError`]) out; nothing here knows
 //! Terraform, so the same code serves the provider, command-line tools and tests. All operations
@@ -12,6 +13,7 @@ mod claim;
 mod connect;
 mod cost;
 mod error;
+mod index_lock;
 mod lock;
 mod storage_class;
 mod validate;
@@ -30,6 +32,9 @@ pub use cost::{
     LABEL_TIER,
 };
 pub use error::{ClusterError, FieldCause, ObjectRef};
+pub use index_lock::{
+    parse_lease_ref, unique_holder, HeldLease, LeaseIndexLock, INDEX_LOCK_LEASE_SECONDS,
+};
 pub use lock::{
     default_holder, holder_from, lease_expiry, next_poll, retry_after, view_lease, LeaseView,
     LockError, LockRequest, LockState, ReleaseOutcome,

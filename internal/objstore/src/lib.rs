@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod gcs;
 pub mod local;
+pub mod probe;
 pub mod s3;
 pub mod url;
 
