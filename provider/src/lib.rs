@@ -4,6 +4,7 @@
 //! typed errors to diagnostics. A library as well as a binary so that tools beside the plugin
 //! (the registry docs generator, `testnet-docs`) read the very schemas Terraform is served.
 
+mod clusters;
 mod config;
 mod convert;
 mod network_lock;
