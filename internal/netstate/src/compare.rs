@@ -10,8 +10,8 @@ pub struct Divergence {
     pub ahead: String,
     /// One line per other cluster whose copy differs from it.
     pub lines: Vec<String>,
-    /// True when every differing copy is only behind (a prefix of the reference): possibly a
-    /// write still under way, worth re-reading before failing.
+    /// True when every differing copy is only behind (a prefix of the reference, or absent):
+    /// possibly a write still under way, worth re-reading before failing.
     pub only_behind: bool,
 }
 
@@ -132,10 +132,9 @@ pub fn compare(copies: &[(String, Option<Document>)]) -> Option<Divergence> {
     let mut only_behind = true;
     for (c, d) in copies {
         match d {
-            None => {
-                lines.push(format!("{} has no copy of the document", who(c)));
-                only_behind = false;
-            }
+            // No copy is behind too (an empty history is a prefix of any): a first write still
+            // under way, or a cluster newly added to the list.
+            None => lines.push(format!("{} has no copy of the document", who(c))),
             Some(d) => {
                 if let Some((line, prefix)) = describe(c, d, ahead, reference) {
                     lines.push(line);
@@ -215,6 +214,8 @@ mod tests {
         edited
             .components
             .insert("b".into(), json!({"version": "x"}).as_object().unwrap().clone());
+        let missing = compare(&[("us".into(), Some(good.clone())), ("zz".into(), None)]).unwrap();
+        assert!(missing.only_behind, "a missing copy may be a first write under way");
         let d = compare(&[
             ("eu".into(), Some(edited)),
             ("us".into(), Some(good)),
