@@ -11,7 +11,7 @@ use tfplug::{
 };
 use tokio::sync::OnceCell;
 
-use crate::{network_lock, shared_state_pvc, snapshot_artifact, snapshot_data, storage_class};
+use crate::{network_lock, network_state, shared_state_pvc, snapshot_artifact, snapshot_data, storage_class};
 
 /// What `configure` learned, shared by every resource.
 #[derive(Default)]
@@ -388,6 +388,7 @@ impl Provider for TestnetProvider {
             Arc::new(storage_class::StorageClass(self.shared.clone())),
             Arc::new(shared_state_pvc::SharedStatePvc(self.shared.clone())),
             Arc::new(network_lock::ManagedLock(self.shared.clone())),
+            Arc::new(network_state::NetworkState(self.shared.clone())),
             Arc::new(snapshot_artifact::SnapshotArtifact(self.shared.clone())),
         ]
     }
@@ -395,6 +396,7 @@ impl Provider for TestnetProvider {
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         vec![
             Arc::new(network_lock::LockData(self.shared.clone())),
+            Arc::new(network_state::NetworkStateData(self.shared.clone())),
             Arc::new(snapshot_data::Snapshot(self.shared.clone())),
         ]
     }

@@ -8,6 +8,7 @@ mod clusters;
 mod config;
 mod convert;
 mod network_lock;
+mod network_state;
 mod shared_state_pvc;
 mod snapshot_artifact;
 mod snapshot_data;
