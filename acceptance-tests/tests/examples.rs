@@ -588,6 +588,36 @@ fn composition_routes_each_region_to_its_own_cluster() {
         "archive-node"
     );
 
+    // One network lock and one state document across the three regions: the Lease in every
+    // cluster (released after the run, its fencing token grown), and the same document, with
+    // what runs where, in every cluster.
+    let docs: Vec<Value> = readers
+        .iter()
+        .map(|r| {
+            let lease = r
+                .get("/apis/coordination.k8s.io/v1/namespaces/default/leases/testnets")
+                .expect("the network lock's Lease in every region");
+            assert!(lease["spec"]["holderIdentity"].is_null(), "released: {lease}");
+            assert!(lease["spec"]["leaseTransitions"].as_i64() >= Some(1), "{lease}");
+            let cm = r
+                .get("/api/v1/namespaces/default/configmaps/testnets-network-state")
+                .expect("the network state in every region");
+            serde_json::from_str(cm["data"]["network-state.json"].as_str().expect("document"))
+                .expect("JSON document")
+        })
+        .collect();
+    assert!(docs.iter().all(|d| d == &docs[0]), "the copies agree");
+    assert_eq!(docs[0]["components"]["berkeley-edge"]["cluster"], "ap-southeast-1");
+    assert_eq!(docs[0]["components"]["devnet"]["namespace"], "devnet");
+    assert_eq!(docs[0]["history"].as_array().map(Vec::len), Some(1));
+    assert!(
+        docs[0]["fencing_token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("ap-southeast-1=") && t.contains(",europe-west1=") && t.contains(",us-east1=")),
+        "{}",
+        docs[0]["fencing_token"]
+    );
+
     // The mounts output gives each role its claims.
     let out: Value =
         serde_json::from_str(&w.tf(&["output", "-json"]).ok().stdout).expect("outputs");
