@@ -31,6 +31,10 @@ const COVERED: &[(&str, &str)] = &[
         "network_lock_example_holds_and_releases_the_lease",
     ),
     (
+        "network_state_read",
+        "network_state_read_example_reads_the_document",
+    ),
+    (
         "network_lock_maintenance",
         "network_lock_maintenance_example_holds_until_destroy",
     ),
@@ -345,6 +349,46 @@ fn shared_state_pvc_example_applies_and_destroys() {
     w.destroy().ok();
     assert!(reader.claims("ghostnet").is_empty());
     assert!(!reader.storage_classes().contains("ghostnet-state"));
+}
+
+/// The data-source example reads a document written (by a state resource in another
+/// configuration) into the same sandbox it names as `europe-west1`.
+#[test]
+fn network_state_read_example_reads_the_document() {
+    let mirror = Mirror::testnet();
+    let kube = KubeServer::sandbox();
+    let kc = kube.kubeconfig.to_string_lossy().to_string();
+    let writer = mirror.workdir();
+    writer.write(
+        "main.tf",
+        &format!(
+            r#"terraform {{
+  required_providers {{
+    testnet = {{ source = "testnet-infra/testnet" }}
+  }}
+}}
+provider "testnet" {{
+  kubeconfig_path = {kc:?}
+}}
+resource "testnet_network_state" "s" {{
+  name       = "testnets"
+  components = {{ devnet = {{ cluster = "us-east1", namespace = "devnet", version = "3.0.0" }} }}
+}}
+"#
+        ),
+    );
+    writer.init();
+    writer.apply().ok();
+    let mut w = example_workdir(&mirror, "network_state_read");
+    w.env("TF_VAR_kubeconfig_path", &kc);
+    w.init();
+    w.apply().ok();
+    let out: Value =
+        serde_json::from_str(&w.tf(&["output", "-json"]).ok().stdout).expect("outputs");
+    assert_eq!(out["components"]["value"]["devnet"]["version"], "3.0.0");
+    assert_eq!(out["last_change"]["value"]["changes"], json!(["+ devnet"]));
+    assert!(out["last_change"]["value"]["by"].as_str().is_some_and(|b| !b.is_empty()));
+    w.assert_no_changes();
 }
 
 #[test]
