@@ -331,6 +331,14 @@ output "by" {{ value = data.testnet_network_state.d.updated_by }}
     assert_eq!(o["entries"]["value"], 3);
     assert!(o["by"]["value"].as_str().is_some_and(|b| !b.is_empty()));
 
+    // Import adopts the document in a fresh working directory: the plan is then empty.
+    let adopter = workdir(&mirror, &servers, &state_config(&network, "v3", "asia=3,eu=3,us=3", ""));
+    adopter
+        .tf(&["import", "-no-color", "testnet_network_state.s", &format!("default/{network}@us,eu,asia")])
+        .ok();
+    adopter.assert_no_changes();
+    adopter.tf(&["state", "rm", "testnet_network_state.s"]).ok();
+
     // Destroy removes every copy.
     wd.destroy().ok();
     for s in &servers {

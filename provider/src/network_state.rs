@@ -301,6 +301,41 @@ impl Resource for NetworkState {
     async fn update(&self, _ctx: &Context, _prior: &Value, planned: &Value, config: &Value, _private: &mut Private, diags: &mut Diagnostics) -> Option<Value> {
         self.write(planned, config, diags).await
     }
+    /// `namespace/name`, or `namespace/name@us,eu,asia` for a document kept in those clusters.
+    async fn import(&self, _ctx: &Context, id: &str, diags: &mut Diagnostics) -> Option<Value> {
+        let (path, clusters) = match id.split_once('@') {
+            Some((p, c)) => (p, Some(c.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>())),
+            None => (id, None),
+        };
+        let parsed = path
+            .split_once('/')
+            .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'));
+        let (Some((ns, name)), true) = (parsed, clusters.as_ref().is_none_or(|c| c.iter().all(|x| !x.is_empty()))) else {
+            diags.error(
+                "Invalid import ID",
+                format!("{id:?} is not of the form namespace/name or namespace/name@cluster1,cluster2 (names of the provider's cluster blocks)."),
+            );
+            return None;
+        };
+        if let Some(c) = &clusters {
+            if !self.0.check_cluster_names(c, "clusters", diags) {
+                return None;
+            }
+        }
+        Some(Value::object([
+            ("name", Value::string(name)),
+            ("namespace", Value::string(ns)),
+            ("clusters", clusters.map(|c| Value::string_list(c)).unwrap_or(Value::Null)),
+            ("components", Value::Null),
+            ("fencing_token", Value::Null),
+            ("history_limit", Value::int(DEFAULT_HISTORY_LIMIT as i64)),
+            ("repair_from", Value::Null),
+            ("schema_version", Value::Null),
+            ("updated_at", Value::Null),
+            ("updated_by", Value::Null),
+            ("history", Value::Null),
+        ]))
+    }
     /// Deletes the document in every cluster: the network's state goes with the resource.
     async fn delete(&self, _ctx: &Context, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
         let Some(members) = self.0.members(names(prior).as_deref(), "clusters", diags).await else { return };
