@@ -447,7 +447,8 @@ fn validate_config_map(obj: &Value, errs: &mut Vec<FieldError>) {
         }
     }
     if total > MAX_CONFIG_MAP_BYTES {
-        errs.push(FieldError::too_long("", MAX_CONFIG_MAP_BYTES));
+        // The real server names the root path `[]` (checked against v1.20.2, FINDINGS.md).
+        errs.push(FieldError::too_long("[]", MAX_CONFIG_MAP_BYTES));
     }
 }
 

@@ -290,9 +290,15 @@ async fn newer_schema_is_refused_and_older_migrated() {
 
 /// The server agrees about the limit we check before writing: a ConfigMap over 1 MiB is refused
 /// with 422 FieldValueTooLong (the sandbox as the real server does).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_map_size_limit_is_the_servers() {
-    let t = sandboxes().await;
+    size_limit(&sandboxes().await).await;
+    if let Some(real) = reals().await {
+        size_limit(&real).await;
+    }
+}
+
+async fn size_limit(t: &Three) {
     let big = "x".repeat(cluster::CONFIG_MAP_MAX_BYTES + 1);
     let e = t.members[0]
         .cluster
