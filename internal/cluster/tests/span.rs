@@ -49,6 +49,10 @@ async fn holder_in(m: &Member, lease: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_contenders_across_three_clusters_one_wins_twenty_times() {
     let Some((_boxes, members)) = three().await else { return };
+    contenders(members).await;
+}
+
+async fn contenders(members: Vec<Member>) {
     let members = Arc::new(members);
     for round in 0..20 {
         let lease = unique("race");
@@ -95,6 +99,10 @@ async fn two_contenders_across_three_clusters_one_wins_twenty_times() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn waiting_contenders_take_turns() {
     let Some((_boxes, members)) = three().await else { return };
+    turns(members).await;
+}
+
+async fn turns(members: Vec<Member>) {
     let members = Arc::new(members);
     let lease = unique("turns");
     let inside = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -135,6 +143,11 @@ async fn waiting_contenders_take_turns() {
 #[tokio::test]
 async fn lease_lapsed_in_one_cluster_only_loses_the_lock() {
     let Some((_boxes, members)) = three().await else { return };
+    lapse(&members).await;
+}
+
+async fn lapse(members: &[Member]) {
+    let members = members.to_vec();
     let lease = unique("lapse");
     let cancel = CancellationToken::new();
     let a = acquire_span(&members, &req(&lease, "alice", 60), &cancel)
@@ -274,4 +287,32 @@ async fn requests_that_cannot_work_are_refused() {
         acquire_span(&members, &req("x", "a", 0), &cancel).await,
         Err(SpanError::Invalid(_))
     ));
+}
+
+/// The same scenarios against three real kube-apiservers (`scripts/kube-real`), whose
+/// resourceVersion conflicts and `Date` headers are the ones that matter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn against_three_real_kube_apiservers() {
+    use acceptance_tests::servers::KubeServer;
+    if !KubeServer::real_available() {
+        eprintln!("real kube-apiserver not built (scripts/kube-real build): skipped");
+        return;
+    }
+    let servers: Vec<KubeServer> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3).map(|_| s.spawn(KubeServer::real)).collect();
+        hs.into_iter().map(|h| h.join().expect("start real server")).collect()
+    });
+    let mut members = Vec::new();
+    for (s, n) in servers.iter().zip(NAMES) {
+        let c = connect(&ConnectionConfig {
+            kubeconfig_paths: vec![s.kubeconfig.clone()],
+            ..Default::default()
+        })
+        .await
+        .expect("connect");
+        members.push(Member { name: n.into(), cluster: c });
+    }
+    contenders(members.clone()).await;
+    turns(members.clone()).await;
+    lapse(&members).await;
 }
