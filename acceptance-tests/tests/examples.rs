@@ -387,7 +387,9 @@ resource "testnet_network_state" "s" {{
         serde_json::from_str(&w.tf(&["output", "-json"]).ok().stdout).expect("outputs");
     assert_eq!(out["components"]["value"]["devnet"]["version"], "3.0.0");
     assert_eq!(out["last_change"]["value"]["changes"], json!(["+ devnet"]));
-    assert!(out["last_change"]["value"]["by"].as_str().is_some_and(|b| !b.is_empty()));
+    assert!(out["last_change"]["value"]["by"]
+        .as_str()
+        .is_some_and(|b| !b.is_empty()));
     w.assert_no_changes();
 }
 
@@ -641,8 +643,14 @@ fn composition_routes_each_region_to_its_own_cluster() {
             let lease = r
                 .get("/apis/coordination.k8s.io/v1/namespaces/default/leases/testnets")
                 .expect("the network lock's Lease in every region");
-            assert!(lease["spec"]["holderIdentity"].is_null(), "released: {lease}");
-            assert!(lease["spec"]["leaseTransitions"].as_i64() >= Some(1), "{lease}");
+            assert!(
+                lease["spec"]["holderIdentity"].is_null(),
+                "released: {lease}"
+            );
+            assert!(
+                lease["spec"]["leaseTransitions"].as_i64() >= Some(1),
+                "{lease}"
+            );
             let cm = r
                 .get("/api/v1/namespaces/default/configmaps/testnets-network-state")
                 .expect("the network state in every region");
@@ -651,13 +659,18 @@ fn composition_routes_each_region_to_its_own_cluster() {
         })
         .collect();
     assert!(docs.iter().all(|d| d == &docs[0]), "the copies agree");
-    assert_eq!(docs[0]["components"]["berkeley-edge"]["cluster"], "ap-southeast-1");
+    assert_eq!(
+        docs[0]["components"]["berkeley-edge"]["cluster"],
+        "ap-southeast-1"
+    );
     assert_eq!(docs[0]["components"]["devnet"]["namespace"], "devnet");
     assert_eq!(docs[0]["history"].as_array().map(Vec::len), Some(1));
     assert!(
         docs[0]["fencing_token"]
             .as_str()
-            .is_some_and(|t| t.starts_with("ap-southeast-1=") && t.contains(",europe-west1=") && t.contains(",us-east1=")),
+            .is_some_and(|t| t.starts_with("ap-southeast-1=")
+                && t.contains(",europe-west1=")
+                && t.contains(",us-east1=")),
         "{}",
         docs[0]["fencing_token"]
     );

@@ -16,14 +16,20 @@ const REGIONS: [&str; 3] = ["us", "eu", "asia"];
 
 fn unique(what: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{what}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// Three sandboxes, us, eu and asia.
 fn regions() -> Vec<KubeServer> {
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..3).map(|_| s.spawn(KubeServer::sandbox)).collect();
-        hs.into_iter().map(|h| h.join().expect("start sandbox")).collect()
+        hs.into_iter()
+            .map(|h| h.join().expect("start sandbox"))
+            .collect()
     })
 }
 
@@ -117,27 +123,39 @@ fn lock_over_three_clusters() {
         ),
     );
     alice.apply().ok();
-    let st = alice.resource("testnet_network_lock.l").expect("lock in state");
+    let st = alice
+        .resource("testnet_network_lock.l")
+        .expect("lock in state");
     assert_eq!(st["fencing_token"], "asia=0,eu=0,us=0");
     alice.assert_no_changes();
     // Every region's Lease names alice.
     for s in &servers {
         let lease = KubeApi::new(&s.kubeconfig)
-            .get(&format!("/apis/coordination.k8s.io/v1/namespaces/default/leases/{name}"))
+            .get(&format!(
+                "/apis/coordination.k8s.io/v1/namespaces/default/leases/{name}"
+            ))
             .expect("lease");
         assert_eq!(lease["spec"]["holderIdentity"], "alice");
     }
     let obs = workdir(&mirror, &servers, &lock_data(&name));
     obs.apply().ok();
     let o = outputs(&obs);
-    assert_eq!((o["holder"]["value"].as_str(), o["held"]["value"].as_bool()), (Some("alice"), Some(true)));
+    assert_eq!(
+        (o["holder"]["value"].as_str(), o["held"]["value"].as_bool()),
+        (Some("alice"), Some(true))
+    );
     assert_eq!(o["token"]["value"], "asia=0,eu=0,us=0");
 
     // Bob is told who holds it, where, and when to retry.
     let bob = workdir(&mirror, &servers, &ephemeral(&name, "bob"));
     let r = bob.apply().fails_with("Network lock held by someone else");
     let flat = flatten(&r.output());
-    assert!(flat.contains(&format!("The lock default/{name} in cluster \"asia\" is held by \"alice\"")), "{flat}");
+    assert!(
+        flat.contains(&format!(
+            "The lock default/{name} in cluster \"asia\" is held by \"alice\""
+        )),
+        "{flat}"
+    );
     assert!(flat.contains("Retry after 5 minute(s)"), "{flat}");
 
     // Released everywhere on destroy; then bob gets it, with a larger token in every cluster.
@@ -145,7 +163,10 @@ fn lock_over_three_clusters() {
     bob.apply().ok();
     obs.apply().ok();
     let o = outputs(&obs);
-    assert_eq!(o["held"]["value"], false, "the ephemeral lock is released after bob's apply");
+    assert_eq!(
+        o["held"]["value"], false,
+        "the ephemeral lock is released after bob's apply"
+    );
     // Terraform opens an ephemeral resource twice, in plan and in apply: two changes of holder.
     assert_eq!(o["token"]["value"], "asia=2,eu=2,us=2");
 }
@@ -172,25 +193,45 @@ fn two_contenders_started_together() {
             let (ha, hb) = (s.spawn(|| a.apply()), s.spawn(|| b.apply()));
             (ha.join().expect("a"), hb.join().expect("b"))
         });
-        assert!(ra.code == 0 || rb.code == 0, "round {round}: someone must get the lock:\n{}\n{}", ra.output(), rb.output());
+        assert!(
+            ra.code == 0 || rb.code == 0,
+            "round {round}: someone must get the lock:\n{}\n{}",
+            ra.output(),
+            rb.output()
+        );
         for (run, who) in [(&ra, "alice"), (&rb, "bob")] {
             if run.code != 0 {
                 let rival = if who == "alice" { "bob" } else { "alice" };
                 let flat = flatten(&run.output());
-                assert!(flat.contains(&format!("is held by \"{rival}\"")), "round {round}: {flat}");
+                assert!(
+                    flat.contains(&format!("is held by \"{rival}\"")),
+                    "round {round}: {flat}"
+                );
             }
         }
         let span = |who: &str| {
-            std::fs::read_to_string(log.path().join(format!("{round}-{who}"))).ok().map(|t| {
-                let n: Vec<u128> = t.lines().filter_map(|l| l.split_whitespace().nth(1)?.parse().ok()).collect();
-                (n[0], n[1])
-            })
+            std::fs::read_to_string(log.path().join(format!("{round}-{who}")))
+                .ok()
+                .map(|t| {
+                    let n: Vec<u128> = t
+                        .lines()
+                        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+                        .collect();
+                    (n[0], n[1])
+                })
         };
         for (run, who) in [(&ra, "alice"), (&rb, "bob")] {
-            assert_eq!(run.code == 0, span(who).is_some(), "round {round}: {who} worked under the lock iff its apply succeeded");
+            assert_eq!(
+                run.code == 0,
+                span(who).is_some(),
+                "round {round}: {who} worked under the lock iff its apply succeeded"
+            );
         }
         if let (Some(x), Some(y)) = (span("alice"), span("bob")) {
-            assert!(x.1 <= y.0 || y.1 <= x.0, "round {round}: both held the lock at once: {x:?} {y:?}");
+            assert!(
+                x.1 <= y.0 || y.1 <= x.0,
+                "round {round}: both held the lock at once: {x:?} {y:?}"
+            );
         }
     }
 }
@@ -213,17 +254,25 @@ fn unreachable_region_is_named() {
         .collect();
     let wd = mirror.workdir();
     let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
-    wd.write("main.tf", &format!("{}{}", provider_for(&refs), ephemeral(&name, "alice")));
+    wd.write(
+        "main.tf",
+        &format!("{}{}", provider_for(&refs), ephemeral(&name, "alice")),
+    );
     wd.init();
     // eu goes down after the configuration was written.
     let eu = servers.remove(1);
     drop(eu);
     let r = wd.apply().fails_with("(cluster \"eu\")");
     let flat = flatten(&r.output());
-    assert!(flat.contains("Kubernetes") && flat.contains("Cluster \"eu\":"), "{flat}");
+    assert!(
+        flat.contains("Kubernetes") && flat.contains("Cluster \"eu\":"),
+        "{flat}"
+    );
     // asia, taken before eu, was given back.
     let asia = KubeApi::new(&servers[1].kubeconfig)
-        .get(&format!("/apis/coordination.k8s.io/v1/namespaces/default/leases/{name}"))
+        .get(&format!(
+            "/apis/coordination.k8s.io/v1/namespaces/default/leases/{name}"
+        ))
         .expect("asia lease exists");
     assert!(asia["spec"]["holderIdentity"].is_null(), "{asia}");
 }
@@ -246,9 +295,12 @@ fn state_config(network: &str, version: &str, token: &str, extra: &str) -> Strin
 
 fn copy_in(s: &KubeServer, network: &str) -> (Value, Value) {
     let cm = KubeApi::new(&s.kubeconfig)
-        .get(&format!("/api/v1/namespaces/default/configmaps/{network}-network-state"))
+        .get(&format!(
+            "/api/v1/namespaces/default/configmaps/{network}-network-state"
+        ))
         .expect("configmap");
-    let doc: Value = serde_json::from_str(cm["data"]["network-state.json"].as_str().expect("data")).expect("json");
+    let doc: Value = serde_json::from_str(cm["data"]["network-state.json"].as_str().expect("data"))
+        .expect("json");
     (cm, doc)
 }
 
@@ -257,7 +309,11 @@ fn network_state_in_three_clusters() {
     let mirror = Mirror::testnet();
     let servers = regions();
     let network = unique("ghost");
-    let mut wd = workdir(&mirror, &servers, &state_config(&network, "v1", "asia=3,eu=3,us=3", ""));
+    let mut wd = workdir(
+        &mirror,
+        &servers,
+        &state_config(&network, "v1", "asia=3,eu=3,us=3", ""),
+    );
     wd.env("TFC_RUN_ID", "run-abc");
     wd.apply().ok();
     wd.assert_no_changes();
@@ -266,42 +322,98 @@ fn network_state_in_three_clusters() {
     assert_eq!(st["history"].as_array().map(Vec::len), Some(1));
     assert_eq!(st["history"][0]["tfc_run_id"], "run-abc");
     assert_eq!(st["history"][0]["fencing_token"], "asia=3,eu=3,us=3");
-    assert_eq!(st["history"][0]["changes"], json!(["+ node-eu", "+ node-us"]));
+    assert_eq!(
+        st["history"][0]["changes"],
+        json!(["+ node-eu", "+ node-us"])
+    );
     assert!(st["fencing_token"].is_null(), "write-only: never in state");
     let (_, first) = copy_in(&servers[0], &network);
     for s in &servers {
         let (cm, doc) = copy_in(s, &network);
         assert_eq!(doc, first, "the same document in every cluster");
-        assert_eq!(cm["metadata"]["labels"]["testnet.io/network"], network.as_str());
+        assert_eq!(
+            cm["metadata"]["labels"]["testnet.io/network"],
+            network.as_str()
+        );
         assert_eq!(doc["components"]["node-eu"]["replicas"], 2);
     }
 
     // A change is recorded with what changed.
-    wd.write("main.tf", &format!("{}{}", provider(&servers), state_config(&network, "v2", "asia=3,eu=3,us=3", "")));
+    wd.write(
+        "main.tf",
+        &format!(
+            "{}{}",
+            provider(&servers),
+            state_config(&network, "v2", "asia=3,eu=3,us=3", "")
+        ),
+    );
     wd.apply().ok();
     let st = wd.resource("testnet_network_state.s").expect("state");
-    assert_eq!(st["history"][1]["changes"], json!(["~ node-us.version: \"v1\" -> \"v2\""]));
+    assert_eq!(
+        st["history"][1]["changes"],
+        json!(["~ node-us.version: \"v1\" -> \"v2\""])
+    );
 
     // A stale token is refused, naming who wrote last.
-    wd.write("main.tf", &format!("{}{}", provider(&servers), state_config(&network, "v3", "asia=3,eu=2,us=3", "")));
-    let r = wd.apply().fails_with("Network state write refused by fencing");
+    wd.write(
+        "main.tf",
+        &format!(
+            "{}{}",
+            provider(&servers),
+            state_config(&network, "v3", "asia=3,eu=2,us=3", "")
+        ),
+    );
+    let r = wd
+        .apply()
+        .fails_with("Network state write refused by fencing");
     let flat = flatten(&r.output());
-    assert!(flat.contains("(cluster \"eu\": 2 < 3), last written by"), "{flat}");
+    assert!(
+        flat.contains("(cluster \"eu\": 2 < 3), last written by"),
+        "{flat}"
+    );
 
     // Someone edits eu's copy by hand: the apply fails and says how; repair_from mends it.
     let api = KubeApi::new(&servers[1].kubeconfig);
     let (mut cm, mut doc) = copy_in(&servers[1], &network);
     doc["components"]["node-us"]["version"] = json!("hand-edited");
     cm["data"]["network-state.json"] = json!(doc.to_string());
-    let (code, body) = api.put(&format!("/api/v1/namespaces/default/configmaps/{network}-network-state"), &cm);
+    let (code, body) = api.put(
+        &format!("/api/v1/namespaces/default/configmaps/{network}-network-state"),
+        &cm,
+    );
     assert_eq!(code, 200, "{body}");
-    wd.write("main.tf", &format!("{}{}", provider(&servers), state_config(&network, "v3", "asia=3,eu=3,us=3", "")));
-    let r = wd.apply().fails_with("Network state copies differ between clusters");
+    wd.write(
+        "main.tf",
+        &format!(
+            "{}{}",
+            provider(&servers),
+            state_config(&network, "v3", "asia=3,eu=3,us=3", "")
+        ),
+    );
+    let r = wd
+        .apply()
+        .fails_with("Network state copies differ between clusters");
     let flat = flatten(&r.output());
-    assert!(flat.contains("cluster \"eu\" differs from cluster \"asia\""), "{flat}");
-    assert!(flat.contains("node-us is {\"cluster\":\"us\",\"namespace\":"), "{flat}");
-    assert!(flat.contains("\"version\":\"hand-edited\"} there"), "{flat}");
-    wd.write("main.tf", &format!("{}{}", provider(&servers), state_config(&network, "v3", "asia=3,eu=3,us=3", "repair_from = \"us\"")));
+    assert!(
+        flat.contains("cluster \"eu\" differs from cluster \"asia\""),
+        "{flat}"
+    );
+    assert!(
+        flat.contains("node-us is {\"cluster\":\"us\",\"namespace\":"),
+        "{flat}"
+    );
+    assert!(
+        flat.contains("\"version\":\"hand-edited\"} there"),
+        "{flat}"
+    );
+    wd.write(
+        "main.tf",
+        &format!(
+            "{}{}",
+            provider(&servers),
+            state_config(&network, "v3", "asia=3,eu=3,us=3", "repair_from = \"us\"")
+        ),
+    );
     wd.apply().ok();
     let (_, us) = copy_in(&servers[0], &network);
     for s in &servers {
@@ -332,9 +444,18 @@ output "by" {{ value = data.testnet_network_state.d.updated_by }}
     assert!(o["by"]["value"].as_str().is_some_and(|b| !b.is_empty()));
 
     // Import adopts the document in a fresh working directory: the plan is then empty.
-    let adopter = workdir(&mirror, &servers, &state_config(&network, "v3", "asia=3,eu=3,us=3", ""));
+    let adopter = workdir(
+        &mirror,
+        &servers,
+        &state_config(&network, "v3", "asia=3,eu=3,us=3", ""),
+    );
     adopter
-        .tf(&["import", "-no-color", "testnet_network_state.s", &format!("default/{network}@us,eu,asia")])
+        .tf(&[
+            "import",
+            "-no-color",
+            "testnet_network_state.s",
+            &format!("default/{network}@us,eu,asia"),
+        ])
         .ok();
     adopter.assert_no_changes();
     adopter.tf(&["state", "rm", "testnet_network_state.s"]).ok();
@@ -343,7 +464,9 @@ output "by" {{ value = data.testnet_network_state.d.updated_by }}
     wd.destroy().ok();
     for s in &servers {
         assert!(KubeApi::new(&s.kubeconfig)
-            .get(&format!("/api/v1/namespaces/default/configmaps/{network}-network-state"))
+            .get(&format!(
+                "/api/v1/namespaces/default/configmaps/{network}-network-state"
+            ))
             .is_none());
     }
 }
@@ -364,7 +487,11 @@ fn newer_schema_is_refused_through_terraform() {
     let wd = workdir(&mirror, &servers, &state_config(&network, "v1", "1", ""));
     let r = wd.apply().fails_with("Network state document unreadable");
     assert!(flatten(&r.output()).contains("schema version 9, newer than the 3 this provider knows"));
-    assert_eq!(copy_in(&servers[0], &network).1["schema_version"], 9, "left as it was");
+    assert_eq!(
+        copy_in(&servers[0], &network).1["schema_version"],
+        9,
+        "left as it was"
+    );
 }
 
 /// Each row: a configuration body and the diagnostic texts it must produce at plan time.
@@ -379,15 +506,21 @@ fn bad_input_table() {
   namespace = "default"
   name      = "x"
   clusters  = ["us", "mars"]
-}"#.into(),
-            vec!["Unknown cluster name", "\"mars\" is not configured", "Allowed: the names of the provider's `cluster` blocks (\"asia\", \"eu\", \"us\")"],
+}"#
+            .into(),
+            vec![
+                "Unknown cluster name",
+                "\"mars\" is not configured",
+                "Allowed: the names of the provider's `cluster` blocks (\"asia\", \"eu\", \"us\")",
+            ],
         ),
         (
             r#"ephemeral "testnet_network_lock" "l" {
   namespace = "default"
   name      = "x"
   clusters  = ["us", "eu", "us"]
-}"#.into(),
+}"#
+            .into(),
             vec!["Invalid value for clusters", "\"us\" is listed twice"],
         ),
         (
@@ -395,7 +528,8 @@ fn bad_input_table() {
   namespace = "default"
   name      = "x"
   clusters  = []
-}"#.into(),
+}"#
+            .into(),
             vec!["Invalid value for clusters", "The list is empty"],
         ),
         (
@@ -403,23 +537,33 @@ fn bad_input_table() {
   name       = "x"
   clusters   = ["us"]
   components = { node = "v1" }
-}"#.into(),
-            vec!["Invalid value for components", "components[\"node\"] is a string, not an object"],
+}"#
+            .into(),
+            vec![
+                "Invalid value for components",
+                "components[\"node\"] is a string, not an object",
+            ],
         ),
         (
-            format!(r#"resource "testnet_network_state" "s" {{
+            format!(
+                r#"resource "testnet_network_state" "s" {{
   name       = "x"
   clusters   = ["us"]
   components = {{ node = {{ blob = "{big}" }} }}
-}}"#),
-            vec!["Network state document too large", "more than a ConfigMap holds (1048576 bytes, 1 MiB)"],
+}}"#
+            ),
+            vec![
+                "Network state document too large",
+                "more than a ConfigMap holds (1048576 bytes, 1 MiB)",
+            ],
         ),
         (
             r#"resource "testnet_network_state" "s" {
   name       = "x"
   clusters   = ["us"]
   components = { node = { admin_password = "hunter2" } }
-}"#.into(),
+}"#
+            .into(),
             vec!["Secrets in the network state", "node.admin_password"],
         ),
         (
@@ -428,22 +572,28 @@ fn bad_input_table() {
   clusters    = ["us", "eu"]
   repair_from = "asia"
   components  = {}
-}"#.into(),
-            vec!["Invalid value for repair_from", "\"asia\" is not in clusters (\"us\", \"eu\")"],
+}"#
+            .into(),
+            vec![
+                "Invalid value for repair_from",
+                "\"asia\" is not in clusters (\"us\", \"eu\")",
+            ],
         ),
         (
             r#"resource "testnet_network_state" "s" {
   name       = "x"
   clusters   = ["us", "atlantis"]
   components = {}
-}"#.into(),
+}"#
+            .into(),
             vec!["Unknown cluster name", "\"atlantis\" is not configured"],
         ),
         (
             r#"data "testnet_network_state" "d" {
   name    = "x"
   cluster = "moon"
-}"#.into(),
+}"#
+            .into(),
             vec!["Unknown cluster name", "\"moon\" is not configured"],
         ),
     ];
@@ -453,7 +603,10 @@ fn bad_input_table() {
         assert_eq!(r.code, 1, "plan must fail for:\n{body}\n{}", r.output());
         let flat = flatten(&r.output());
         for w in wanted {
-            assert!(flat.contains(&flatten(w)), "{w:?} missing for:\n{body}\n{flat}");
+            assert!(
+                flat.contains(&flatten(w)),
+                "{w:?} missing for:\n{body}\n{flat}"
+            );
         }
     }
     // Two cluster blocks with one name.

@@ -30,10 +30,15 @@ pub fn check_list(v: &Value) -> Result<(), String> {
     for item in items {
         let Some(n) = item.as_str() else { continue };
         if n.is_empty() {
-            return Err("A cluster name is empty. Allowed: names of the provider's `cluster` blocks.".into());
+            return Err(
+                "A cluster name is empty. Allowed: names of the provider's `cluster` blocks."
+                    .into(),
+            );
         }
         if !seen.insert(n) {
-            return Err(format!("{n:?} is listed twice. Each cluster may appear once."));
+            return Err(format!(
+                "{n:?} is listed twice. Each cluster may appear once."
+            ));
         }
     }
     Ok(())

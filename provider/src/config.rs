@@ -11,7 +11,9 @@ use tfplug::{
 };
 use tokio::sync::OnceCell;
 
-use crate::{network_lock, network_state, shared_state_pvc, snapshot_artifact, snapshot_data, storage_class};
+use crate::{
+    network_lock, network_state, shared_state_pvc, snapshot_artifact, snapshot_data, storage_class,
+};
 
 /// What `configure` learned, shared by every resource.
 #[derive(Default)]
@@ -117,7 +119,12 @@ impl Shared {
 
     /// Plan-time check that every name in `clusters` has a `cluster` block. False (with a
     /// diagnostic on `attr`) otherwise, or while the provider configuration is unknown.
-    pub fn check_cluster_names(&self, names: &[String], attr: &str, diags: &mut Diagnostics) -> bool {
+    pub fn check_cluster_names(
+        &self,
+        names: &[String],
+        attr: &str,
+        diags: &mut Diagnostics,
+    ) -> bool {
         let settings = self.settings();
         if !settings.known {
             diags.error(
@@ -139,10 +146,15 @@ impl Shared {
             "Unknown cluster name",
             format!(
                 "{} {} not configured. Allowed: the names of the provider's `cluster` blocks ({}).",
-                unknown.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "),
+                unknown
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 if unknown.len() == 1 { "is" } else { "are" },
                 if configured.is_empty() {
-                    "there are none: add `cluster { name = \"...\" ... }` blocks to the provider".to_string()
+                    "there are none: add `cluster { name = \"...\" ... }` blocks to the provider"
+                        .to_string()
                 } else {
                     configured.join(", ")
                 }
@@ -198,8 +210,14 @@ fn exec_block() -> NestedBlock {
         "exec",
         BlockNesting::List,
         Block::new()
-            .describe("An exec credential plugin, e.g. `gke-gcloud-auth-plugin` or `aws eks get-token`.")
-            .attr(Attribute::string("api_version").required().describe("e.g. `client.authentication.k8s.io/v1beta1`."))
+            .describe(
+                "An exec credential plugin, e.g. `gke-gcloud-auth-plugin` or `aws eks get-token`.",
+            )
+            .attr(
+                Attribute::string("api_version")
+                    .required()
+                    .describe("e.g. `client.authentication.k8s.io/v1beta1`."),
+            )
             .attr(Attribute::string("command").required())
             .attr(Attribute::string_list("args").optional())
             .attr(Attribute::string_map("env").optional()),
@@ -313,8 +331,12 @@ impl Provider for TestnetProvider {
     async fn validate(&self, _ctx: &Context, config: &Value, diags: &mut Diagnostics) {
         let mut seen = std::collections::BTreeSet::new();
         for (i, b) in config.get("cluster").elements().iter().enumerate() {
-            let Some(name) = b.get("name").as_str() else { continue };
-            let path = tfplug::AttributePath::attr("cluster").then_index(i as i64).then_attr("name");
+            let Some(name) = b.get("name").as_str() else {
+                continue;
+            };
+            let path = tfplug::AttributePath::attr("cluster")
+                .then_index(i as i64)
+                .then_attr("name");
             if name.is_empty() {
                 diags.attr_error(path, "Invalid cluster name", "The `name` of a `cluster` block is empty. Allowed: a non-empty name such as \"us\", unique among the cluster blocks.");
             } else if !seen.insert(name.to_string()) {
@@ -331,7 +353,11 @@ impl Provider for TestnetProvider {
             .get("cluster")
             .elements()
             .iter()
-            .filter_map(|b| b.get("name").as_str().map(|n| (n.to_string(), connection_of(b))))
+            .filter_map(|b| {
+                b.get("name")
+                    .as_str()
+                    .map(|n| (n.to_string(), connection_of(b)))
+            })
             .collect();
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let store = objstore::StoreConfig {

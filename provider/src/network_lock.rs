@@ -6,9 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use cluster::{
-    FencingToken, LockRequest, LockState, Member, ReleaseOutcome, SpanState, Timestamp,
-};
+use cluster::{FencingToken, LockRequest, LockState, Member, ReleaseOutcome, SpanState, Timestamp};
 use tfplug::schema::validators::{from_fn, int_range};
 use tfplug::{
     Attribute, AttributePath, Block, Context, DataSource, Diagnostics, EphemeralResource, Opened,
@@ -53,7 +51,11 @@ fn schema(kind: Kind) -> Schema {
         name = name.requires_replace();
         clusters = clusters.requires_replace();
     }
-    let mut block = Block::new().describe(what).attr(ns).attr(name).attr(clusters);
+    let mut block = Block::new()
+        .describe(what)
+        .attr(ns)
+        .attr(name)
+        .attr(clusters);
     if kind == Kind::Data {
         return Schema::new(
             block
@@ -92,7 +94,9 @@ fn schema(kind: Kind) -> Schema {
     let mut acquired = Attribute::string("acquired_at")
         .computed()
         .describe("When this holder took the lock (RFC 3339).");
-    let mut token = Attribute::string("fencing_token").computed().describe(FENCING_DOC);
+    let mut token = Attribute::string("fencing_token")
+        .computed()
+        .describe(FENCING_DOC);
     if kind == Kind::Managed {
         acquired = acquired.use_state_for_unknown();
         token = token.use_state_for_unknown();
@@ -187,13 +191,22 @@ fn held_value(config: &Value, s: &SpanState) -> Value {
         ("acquired_at", ts(s.acquired_at())),
         ("renewed_at", ts(s.renewed_at())),
         ("expires_at", ts(s.expires_at())),
-        ("fencing_token", Value::string(s.fencing_token().to_string())),
+        (
+            "fencing_token",
+            Value::string(s.fencing_token().to_string()),
+        ),
     ])
 }
 
 /// The `SpanState` renew/release need (namespace, name, holder, each cluster's fencing token),
 /// from the parts state or private data keep.
-fn span_from(namespace: &str, name: &str, holder: Option<&str>, duration: i64, token: &str) -> SpanState {
+fn span_from(
+    namespace: &str,
+    name: &str,
+    holder: Option<&str>,
+    duration: i64,
+    token: &str,
+) -> SpanState {
     let token: FencingToken = token.parse().unwrap_or_default();
     SpanState {
         namespace: namespace.to_string(),
@@ -242,7 +255,11 @@ async fn release(members: &[Member], s: &SpanState, diags: &mut Diagnostics) {
                     "The lock {}/{}{} expired and is now {}; it was left alone.",
                     s.namespace,
                     s.name,
-                    if c.is_empty() { String::new() } else { format!(" in cluster {c:?}") },
+                    if c.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in cluster {c:?}")
+                    },
                     holder
                         .map(|h| format!("held by {h:?}"))
                         .unwrap_or_else(|| "free".into())
@@ -265,7 +282,9 @@ impl Resource for ManagedLock {
         if plan.is_destroy() {
             return;
         }
-        if let Some(n) = names(&plan.config).filter(|_| plan.config.get("clusters").is_wholly_known()) {
+        if let Some(n) =
+            names(&plan.config).filter(|_| plan.config.get("clusters").is_wholly_known())
+        {
             self.0.check_cluster_names(&n, "clusters", diags);
         }
     }
@@ -278,7 +297,10 @@ impl Resource for ManagedLock {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let req = request(planned, None, diags)?;
-        let members = self.0.members(names(planned).as_deref(), "clusters", diags).await?;
+        let members = self
+            .0
+            .members(names(planned).as_deref(), "clusters", diags)
+            .await?;
         match cluster::acquire_span(&members, &req, &ctx.cancel).await {
             Ok(s) => Some(held_value(config, &s)),
             Err(e) => {
@@ -296,7 +318,10 @@ impl Resource for ManagedLock {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let members = self.0.members(names(state).as_deref(), "clusters", diags).await?;
+        let members = self
+            .0
+            .members(names(state).as_deref(), "clusters", diags)
+            .await?;
         let mine = state_from(state);
         let readings = match cluster::read_span(&members, &mine.namespace, &mine.name).await {
             Ok(r) => r,
@@ -336,7 +361,10 @@ impl Resource for ManagedLock {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let members = self.0.members(names(prior).as_deref(), "clusters", diags).await?;
+        let members = self
+            .0
+            .members(names(prior).as_deref(), "clusters", diags)
+            .await?;
         let mine = state_from(prior);
         let mut s = match cluster::renew_span(&members, &mine).await {
             Ok(s) => s,
@@ -370,7 +398,11 @@ impl Resource for ManagedLock {
         _private: &Private,
         diags: &mut Diagnostics,
     ) {
-        let Some(members) = self.0.members(names(prior).as_deref(), "clusters", diags).await else {
+        let Some(members) = self
+            .0
+            .members(names(prior).as_deref(), "clusters", diags)
+            .await
+        else {
             return;
         };
         release(&members, &state_from(prior), diags).await;
@@ -416,7 +448,8 @@ impl Resource for ManagedLock {
             );
             return None;
         }
-        let s = |k: &str| Value::opt_string(state.get(k).and_then(|v| v.as_str()).map(str::to_string));
+        let s =
+            |k: &str| Value::opt_string(state.get(k).and_then(|v| v.as_str()).map(str::to_string));
         Some(Value::object([
             ("namespace", s("namespace")),
             ("name", s("name")),
@@ -424,7 +457,12 @@ impl Resource for ManagedLock {
             ("holder", s("holder")),
             (
                 "lease_duration_seconds",
-                Value::int(state.get("lease_duration_seconds").and_then(|v| v.as_i64()).unwrap_or(DEFAULT_LEASE_SECONDS)),
+                Value::int(
+                    state
+                        .get("lease_duration_seconds")
+                        .and_then(|v| v.as_i64())
+                        .unwrap_or(DEFAULT_LEASE_SECONDS),
+                ),
             ),
             ("wait_timeout", s("wait_timeout")),
             ("acquired_at", s("acquired_at")),
@@ -432,7 +470,13 @@ impl Resource for ManagedLock {
             ("expires_at", s("expires_at")),
             (
                 "fencing_token",
-                Value::string(state.get("fencing_token").and_then(|v| v.as_i64()).unwrap_or(0).to_string()),
+                Value::string(
+                    state
+                        .get("fencing_token")
+                        .and_then(|v| v.as_i64())
+                        .unwrap_or(0)
+                        .to_string(),
+                ),
             ),
         ]))
     }
@@ -447,8 +491,15 @@ impl DataSource for LockData {
         schema(Kind::Data)
     }
     async fn read(&self, _ctx: &Context, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
-        let members = self.0.members(names(config).as_deref(), "clusters", diags).await?;
-        let ns = config.get("namespace").as_str().unwrap_or_default().to_string();
+        let members = self
+            .0
+            .members(names(config).as_deref(), "clusters", diags)
+            .await?;
+        let ns = config
+            .get("namespace")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let name = config.get("name").as_str().unwrap_or_default().to_string();
         let readings = match cluster::read_span(&members, &ns, &name).await {
             Ok(r) => r,
@@ -466,7 +517,15 @@ impl DataSource for LockData {
         let token = FencingToken(
             readings
                 .iter()
-                .map(|r| (r.cluster.clone(), r.state.as_ref().map(|s| i64::from(s.fencing_token)).unwrap_or(0)))
+                .map(|r| {
+                    (
+                        r.cluster.clone(),
+                        r.state
+                            .as_ref()
+                            .map(|s| i64::from(s.fencing_token))
+                            .unwrap_or(0),
+                    )
+                })
                 .collect(),
         );
         let known = holder.is_some();
@@ -475,7 +534,10 @@ impl DataSource for LockData {
             ("name", Value::string(name)),
             ("clusters", config.get("clusters").clone()),
             ("holder", Value::opt_string(holder)),
-            ("held", Value::Bool(cluster::span_holder(&readings).is_some())),
+            (
+                "held",
+                Value::Bool(cluster::span_holder(&readings).is_some()),
+            ),
             (
                 "lease_duration_seconds",
                 states
@@ -483,9 +545,30 @@ impl DataSource for LockData {
                     .map(|s| Value::int(i64::from(s.lease_duration_seconds)))
                     .unwrap_or(Value::Null),
             ),
-            ("acquired_at", ts(states.iter().filter_map(|s| s.acquired_at).max().filter(|_| known))),
-            ("renewed_at", ts(states.iter().filter_map(|s| s.renewed_at).min().filter(|_| known))),
-            ("expires_at", ts(states.iter().filter_map(|s| s.expires_at).min().filter(|_| known))),
+            (
+                "acquired_at",
+                ts(states
+                    .iter()
+                    .filter_map(|s| s.acquired_at)
+                    .max()
+                    .filter(|_| known)),
+            ),
+            (
+                "renewed_at",
+                ts(states
+                    .iter()
+                    .filter_map(|s| s.renewed_at)
+                    .min()
+                    .filter(|_| known)),
+            ),
+            (
+                "expires_at",
+                ts(states
+                    .iter()
+                    .filter_map(|s| s.expires_at)
+                    .min()
+                    .filter(|_| known)),
+            ),
             ("fencing_token", Value::string(token.to_string())),
         ]))
     }
@@ -506,13 +589,21 @@ fn to_private(config: &Value, s: &SpanState) -> Private {
         "lease_duration_seconds",
         serde_json::json!(s.lease_duration_seconds()),
     );
-    p.set("fencing_token", serde_json::json!(s.fencing_token().to_string()));
+    p.set(
+        "fencing_token",
+        serde_json::json!(s.fencing_token().to_string()),
+    );
     p.set("clusters", serde_json::json!(names(config)));
     p
 }
 
 fn from_private(p: &Private) -> (Option<Vec<String>>, SpanState) {
-    let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let s = |k: &str| {
+        p.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     let clusters = p.get("clusters").and_then(|v| v.as_array()).map(|a| {
         a.iter()
             .filter_map(|x| x.as_str().map(str::to_string))
@@ -524,7 +615,9 @@ fn from_private(p: &Private) -> (Option<Vec<String>>, SpanState) {
             &s("namespace"),
             &s("name"),
             p.get("holder").and_then(|v| v.as_str()),
-            p.get("lease_duration_seconds").and_then(|v| v.as_i64()).unwrap_or(0),
+            p.get("lease_duration_seconds")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0),
             &s("fencing_token"),
         ),
     )
@@ -540,7 +633,10 @@ impl EphemeralResource for EphemeralLock {
     }
     async fn open(&self, ctx: &Context, config: &Value, diags: &mut Diagnostics) -> Option<Opened> {
         let req = request(config, None, diags)?;
-        let members = self.0.members(names(config).as_deref(), "clusters", diags).await?;
+        let members = self
+            .0
+            .members(names(config).as_deref(), "clusters", diags)
+            .await?;
         match cluster::acquire_span(&members, &req, &ctx.cancel).await {
             Ok(s) => Some(Opened {
                 result: held_value(config, &s),
@@ -560,7 +656,10 @@ impl EphemeralResource for EphemeralLock {
         diags: &mut Diagnostics,
     ) -> Option<SystemTime> {
         let (clusters, state) = from_private(private);
-        let members = self.0.members(clusters.as_deref(), "clusters", diags).await?;
+        let members = self
+            .0
+            .members(clusters.as_deref(), "clusters", diags)
+            .await?;
         match cluster::renew_span(&members, &state).await {
             Ok(s) => Some(renew_at(s.lease_duration_seconds())),
             Err(e) => {

@@ -106,11 +106,20 @@ fn to_json(v: &Value) -> Json {
         Value::Null | Value::Unknown(_) => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
         Value::Number(Number::Int(i)) => Json::from(*i),
-        Value::Number(Number::Float(f)) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
-        Value::Number(Number::Big(s)) => s.parse::<serde_json::Number>().map(Json::Number).unwrap_or_else(|_| Json::String(s.clone())),
+        Value::Number(Number::Float(f)) => serde_json::Number::from_f64(*f)
+            .map(Json::Number)
+            .unwrap_or(Json::Null),
+        Value::Number(Number::Big(s)) => s
+            .parse::<serde_json::Number>()
+            .map(Json::Number)
+            .unwrap_or_else(|_| Json::String(s.clone())),
         Value::String(s) => Json::String(s.clone()),
-        Value::List(l) | Value::Set(l) | Value::Tuple(l) => Json::Array(l.iter().map(to_json).collect()),
-        Value::Map(m) | Value::Object(m) => Json::Object(m.iter().map(|(k, x)| (k.clone(), to_json(x))).collect()),
+        Value::List(l) | Value::Set(l) | Value::Tuple(l) => {
+            Json::Array(l.iter().map(to_json).collect())
+        }
+        Value::Map(m) | Value::Object(m) => {
+            Json::Object(m.iter().map(|(k, x)| (k.clone(), to_json(x))).collect())
+        }
     }
 }
 
@@ -125,7 +134,9 @@ fn from_json(j: &Json) -> Value {
         },
         Json::String(s) => Value::string(s),
         Json::Array(a) => Value::Tuple(a.iter().map(from_json).collect()),
-        Json::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), from_json(x))).collect()),
+        Json::Object(m) => {
+            Value::Object(m.iter().map(|(k, x)| (k.clone(), from_json(x))).collect())
+        }
     }
 }
 
@@ -167,8 +178,13 @@ fn set_computed(v: &mut Value, d: &Document) {
 /// The diagnostic for a document error, on the attribute that can fix it.
 fn state_error(e: &StateError, diags: &mut Diagnostics) {
     let (attr, summary) = match e {
-        StateError::Diverged { .. } => ("repair_from", "Network state copies differ between clusters"),
-        StateError::Fenced { .. } | StateError::Unfenced { .. } => ("fencing_token", "Network state write refused by fencing"),
+        StateError::Diverged { .. } => (
+            "repair_from",
+            "Network state copies differ between clusters",
+        ),
+        StateError::Fenced { .. } | StateError::Unfenced { .. } => {
+            ("fencing_token", "Network state write refused by fencing")
+        }
         StateError::Unreadable { .. } => ("name", "Network state document unreadable"),
         StateError::TooLarge { .. } => ("components", "Network state document too large"),
         StateError::Secrets { .. } => ("components", "Secrets in the network state"),
@@ -177,7 +193,11 @@ fn state_error(e: &StateError, diags: &mut Diagnostics) {
             let mut inner = Diagnostics::new();
             cluster_error(source, None, &mut inner);
             for d in inner.iter() {
-                let summary = if cluster.is_empty() { d.summary.clone() } else { format!("{} (cluster {cluster:?})", d.summary) };
+                let summary = if cluster.is_empty() {
+                    d.summary.clone()
+                } else {
+                    format!("{} (cluster {cluster:?})", d.summary)
+                };
                 diags.error(summary, d.detail.clone());
             }
             return;
@@ -192,7 +212,11 @@ fn request(planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<W
         Some(t) => match t.parse::<FencingToken>() {
             Ok(t) => Some(t),
             Err(e) => {
-                diags.attr_error(AttributePath::attr("fencing_token"), "Invalid value for fencing_token", e.to_string());
+                diags.attr_error(
+                    AttributePath::attr("fencing_token"),
+                    "Invalid value for fencing_token",
+                    e.to_string(),
+                );
                 return None;
             }
         },
@@ -200,21 +224,37 @@ fn request(planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<W
     let holder = cluster::default_holder();
     Some(WriteRequest {
         network: planned.get("name").as_str().unwrap_or_default().to_string(),
-        namespace: planned.get("namespace").as_str().unwrap_or("default").to_string(),
+        namespace: planned
+            .get("namespace")
+            .as_str()
+            .unwrap_or("default")
+            .to_string(),
         components: components_of(planned.get("components")),
         fencing_token,
         holder,
         tfc_run_id: std::env::var("TFC_RUN_ID").ok().filter(|v| !v.is_empty()),
-        history_limit: planned.get("history_limit").as_i64().and_then(|n| usize::try_from(n).ok()).unwrap_or(DEFAULT_HISTORY_LIMIT),
+        history_limit: planned
+            .get("history_limit")
+            .as_i64()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(DEFAULT_HISTORY_LIMIT),
         repair_from: planned.get("repair_from").as_str().map(str::to_string),
         settle_timeout: SETTLE,
     })
 }
 
 impl NetworkState {
-    async fn write(&self, planned: &Value, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
+    async fn write(
+        &self,
+        planned: &Value,
+        config: &Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         let req = request(planned, config, diags)?;
-        let members = self.0.members(names(planned).as_deref(), "clusters", diags).await?;
+        let members = self
+            .0
+            .members(names(planned).as_deref(), "clusters", diags)
+            .await?;
         match netstate::write(&members, &req).await {
             Ok(doc) => {
                 let mut v = planned.clone();
@@ -244,8 +284,21 @@ impl Resource for NetworkState {
         if let Some(r) = repair.as_str() {
             if clusters.is_null() {
                 diags.attr_error(AttributePath::attr("repair_from"), "Invalid value for repair_from", format!("repair_from = {r:?} needs `clusters`: with only the provider's own cluster there is no other copy to repair."));
-            } else if clusters.is_wholly_known() && !clusters.to_string_vec().iter().any(|c| c == r) {
-                diags.attr_error(AttributePath::attr("repair_from"), "Invalid value for repair_from", format!("{r:?} is not in clusters ({}). Allowed: one of the clusters listed.", clusters.to_string_vec().iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")));
+            } else if clusters.is_wholly_known() && !clusters.to_string_vec().iter().any(|c| c == r)
+            {
+                diags.attr_error(
+                    AttributePath::attr("repair_from"),
+                    "Invalid value for repair_from",
+                    format!(
+                        "{r:?} is not in clusters ({}). Allowed: one of the clusters listed.",
+                        clusters
+                            .to_string_vec()
+                            .iter()
+                            .map(|c| format!("{c:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
             }
         }
         let comps = config.get("components");
@@ -260,15 +313,33 @@ impl Resource for NetworkState {
         if plan.is_destroy() {
             return;
         }
-        if let Some(n) = names(&plan.config).filter(|_| plan.config.get("clusters").is_wholly_known()) {
+        if let Some(n) =
+            names(&plan.config).filter(|_| plan.config.get("clusters").is_wholly_known())
+        {
             self.0.check_cluster_names(&n, "clusters", diags);
         }
     }
-    async fn create(&self, _ctx: &Context, planned: &Value, config: &Value, _private: &mut Private, diags: &mut Diagnostics) -> Option<Value> {
+    async fn create(
+        &self,
+        _ctx: &Context,
+        planned: &Value,
+        config: &Value,
+        _private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         self.write(planned, config, diags).await
     }
-    async fn read(&self, _ctx: &Context, state: &Value, _private: &mut Private, diags: &mut Diagnostics) -> Option<Value> {
-        let members = self.0.members(names(state).as_deref(), "clusters", diags).await?;
+    async fn read(
+        &self,
+        _ctx: &Context,
+        state: &Value,
+        _private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let members = self
+            .0
+            .members(names(state).as_deref(), "clusters", diags)
+            .await?;
         let network = state.get("name").as_str().unwrap_or_default();
         let namespace = state.get("namespace").as_str().unwrap_or("default");
         let copies = match netstate::read_all(&members, namespace, network).await {
@@ -285,12 +356,20 @@ impl Resource for NetworkState {
                     "Network state copies differ between clusters",
                     format!("{div}\nThe next apply fails until they agree again, or set repair_from to the cluster whose copy is right. Shown here: the copy of {:?}.", div.ahead),
                 );
-                copies.iter().find(|(c, _)| *c == div.ahead).and_then(|(_, d)| d.clone())
+                copies
+                    .iter()
+                    .find(|(c, _)| *c == div.ahead)
+                    .and_then(|(_, d)| d.clone())
             }
         };
         let doc = chosen?;
         let mut v = state.clone();
-        let comps = Value::Object(doc.components.iter().map(|(k, m)| (k.clone(), from_json(&Json::Object(m.clone())))).collect());
+        let comps = Value::Object(
+            doc.components
+                .iter()
+                .map(|(k, m)| (k.clone(), from_json(&Json::Object(m.clone()))))
+                .collect(),
+        );
         // Keep the configuration's own value when it means the same, so its type is kept.
         if to_json(state.get("components")) != to_json(&comps) {
             v.set("components", comps);
@@ -298,19 +377,39 @@ impl Resource for NetworkState {
         set_computed(&mut v, &doc);
         Some(v)
     }
-    async fn update(&self, _ctx: &Context, _prior: &Value, planned: &Value, config: &Value, _private: &mut Private, diags: &mut Diagnostics) -> Option<Value> {
+    async fn update(
+        &self,
+        _ctx: &Context,
+        _prior: &Value,
+        planned: &Value,
+        config: &Value,
+        _private: &mut Private,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         self.write(planned, config, diags).await
     }
     /// `namespace/name`, or `namespace/name@us,eu,asia` for a document kept in those clusters.
     async fn import(&self, _ctx: &Context, id: &str, diags: &mut Diagnostics) -> Option<Value> {
         let (path, clusters) = match id.split_once('@') {
-            Some((p, c)) => (p, Some(c.split(',').map(|x| x.trim().to_string()).collect::<Vec<_>>())),
+            Some((p, c)) => (
+                p,
+                Some(
+                    c.split(',')
+                        .map(|x| x.trim().to_string())
+                        .collect::<Vec<_>>(),
+                ),
+            ),
             None => (id, None),
         };
         let parsed = path
             .split_once('/')
             .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'));
-        let (Some((ns, name)), true) = (parsed, clusters.as_ref().is_none_or(|c| c.iter().all(|x| !x.is_empty()))) else {
+        let (Some((ns, name)), true) = (
+            parsed,
+            clusters
+                .as_ref()
+                .is_none_or(|c| c.iter().all(|x| !x.is_empty())),
+        ) else {
             diags.error(
                 "Invalid import ID",
                 format!("{id:?} is not of the form namespace/name or namespace/name@cluster1,cluster2 (names of the provider's cluster blocks)."),
@@ -325,7 +424,12 @@ impl Resource for NetworkState {
         Some(Value::object([
             ("name", Value::string(name)),
             ("namespace", Value::string(ns)),
-            ("clusters", clusters.map(|c| Value::string_list(c)).unwrap_or(Value::Null)),
+            (
+                "clusters",
+                clusters
+                    .map(|c| Value::string_list(c))
+                    .unwrap_or(Value::Null),
+            ),
             ("components", Value::Null),
             ("fencing_token", Value::Null),
             ("history_limit", Value::int(DEFAULT_HISTORY_LIMIT as i64)),
@@ -337,8 +441,20 @@ impl Resource for NetworkState {
         ]))
     }
     /// Deletes the document in every cluster: the network's state goes with the resource.
-    async fn delete(&self, _ctx: &Context, prior: &Value, _private: &Private, diags: &mut Diagnostics) {
-        let Some(members) = self.0.members(names(prior).as_deref(), "clusters", diags).await else { return };
+    async fn delete(
+        &self,
+        _ctx: &Context,
+        prior: &Value,
+        _private: &Private,
+        diags: &mut Diagnostics,
+    ) {
+        let Some(members) = self
+            .0
+            .members(names(prior).as_deref(), "clusters", diags)
+            .await
+        else {
+            return;
+        };
         let network = prior.get("name").as_str().unwrap_or_default();
         let namespace = prior.get("namespace").as_str().unwrap_or("default");
         if let Err(e) = netstate::delete(&members, namespace, network).await {
@@ -371,7 +487,18 @@ impl DataSource for NetworkStateData {
         let doc = match netstate::read(&members[0], namespace, network).await {
             Ok(Some(d)) => d,
             Ok(None) => {
-                diags.attr_error(AttributePath::attr("name"), "Network state not found", format!("There is no ConfigMap {}/{} holding the state of network {network:?}{}.", namespace, netstate::config_map_name(network), cluster.map(|c| format!(" in cluster {:?}", c[0])).unwrap_or_default()));
+                diags.attr_error(
+                    AttributePath::attr("name"),
+                    "Network state not found",
+                    format!(
+                        "There is no ConfigMap {}/{} holding the state of network {network:?}{}.",
+                        namespace,
+                        netstate::config_map_name(network),
+                        cluster
+                            .map(|c| format!(" in cluster {:?}", c[0]))
+                            .unwrap_or_default()
+                    ),
+                );
                 return None;
             }
             Err(e) => {
@@ -381,8 +508,19 @@ impl DataSource for NetworkStateData {
         };
         let mut v = config.clone();
         v.set("namespace", Value::string(namespace));
-        v.set("components", Value::Object(doc.components.iter().map(|(k, m)| (k.clone(), from_json(&Json::Object(m.clone())))).collect()));
-        v.set("fencing_token", Value::opt_string(doc.fencing_token.clone()));
+        v.set(
+            "components",
+            Value::Object(
+                doc.components
+                    .iter()
+                    .map(|(k, m)| (k.clone(), from_json(&Json::Object(m.clone()))))
+                    .collect(),
+            ),
+        );
+        v.set(
+            "fencing_token",
+            Value::opt_string(doc.fencing_token.clone()),
+        );
         set_computed(&mut v, &doc);
         Some(v)
     }
@@ -398,8 +536,13 @@ mod tests {
         assert!(check_components(&ok).is_ok());
         let bad = Value::object([("a", Value::string("v1"))]);
         let e = check_components(&bad).unwrap_err();
-        assert!(e.contains("components[\"a\"] is a string, not an object"), "{e}");
-        assert!(check_components(&Value::string("x")).unwrap_err().contains("not a map of objects"));
+        assert!(
+            e.contains("components[\"a\"] is a string, not an object"),
+            "{e}"
+        );
+        assert!(check_components(&Value::string("x"))
+            .unwrap_err()
+            .contains("not a map of objects"));
     }
 
     #[test]

@@ -75,16 +75,15 @@ impl Cluster {
         };
         let api = self.config_maps(namespace);
         let written = match expected {
-            None => api
-                .create(&PostParams::default(), &cm)
-                .await
-                .map_err(|e| match self.err(e, "create", object.clone()) {
+            None => api.create(&PostParams::default(), &cm).await.map_err(|e| {
+                match self.err(e, "create", object.clone()) {
                     ClusterError::AlreadyExists { object } => ClusterError::Conflict {
                         object,
                         message: "created by someone else meanwhile".into(),
                     },
                     other => other,
-                })?,
+                }
+            })?,
             Some(_) => api
                 .replace(name, &PostParams::default(), &cm)
                 .await

@@ -22,7 +22,9 @@ use tokio_util::sync::CancellationToken;
 use crate::claim::sleep_or_cancel;
 use crate::connect::Cluster;
 use crate::error::ClusterError;
-use crate::lock::{check_request, next_poll, retry_after, Attempt, LockError, LockRequest, LockState};
+use crate::lock::{
+    check_request, next_poll, retry_after, Attempt, LockError, LockRequest, LockState,
+};
 use crate::lock::{ReleaseOutcome, RenewError};
 use crate::server_time::ServerTime;
 

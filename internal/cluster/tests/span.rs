@@ -48,7 +48,9 @@ async fn holder_in(m: &Member, lease: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_contenders_across_three_clusters_one_wins_twenty_times() {
-    let Some((_boxes, members)) = three().await else { return };
+    let Some((_boxes, members)) = three().await else {
+        return;
+    };
     contenders(members).await;
 }
 
@@ -72,7 +74,12 @@ async fn contenders(members: Vec<Member>) {
             (a, b) => panic!("round {round}: exactly one must win, got {a:?} and {b:?}"),
         };
         match &loser_err {
-            SpanError::Held { holder, cluster, retry_after, .. } => {
+            SpanError::Held {
+                holder,
+                cluster,
+                retry_after,
+                ..
+            } => {
                 assert_eq!(holder, winner, "round {round}: the loser is told who won");
                 // Both start at the first cluster by name, so they meet there.
                 assert_eq!(cluster, "asia", "round {round}");
@@ -87,7 +94,11 @@ async fn contenders(members: Vec<Member>) {
         assert_eq!(span_holder(&readings), Some(winner), "round {round}");
         assert!(still_ours(&state, &readings), "round {round}");
         for r in release_span(&members, &state).await {
-            assert_eq!(r.1.expect("release"), ReleaseOutcome::Cleared, "round {round}");
+            assert_eq!(
+                r.1.expect("release"),
+                ReleaseOutcome::Cleared,
+                "round {round}"
+            );
         }
         let after = read_span(&members, "default", &lease).await.expect("read");
         assert_eq!(span_holder(&after), None);
@@ -98,7 +109,9 @@ async fn contenders(members: Vec<Member>) {
 /// while inside, sees itself as the holder in all three clusters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn waiting_contenders_take_turns() {
-    let Some((_boxes, members)) = three().await else { return };
+    let Some((_boxes, members)) = three().await else {
+        return;
+    };
     turns(members).await;
 }
 
@@ -117,7 +130,11 @@ async fn turns(members: Vec<Member>) {
                 let s = acquire_span(&members, &r, &CancellationToken::new())
                     .await
                     .expect("acquire with waiting");
-                assert_eq!(inside.fetch_add(1, std::sync::atomic::Ordering::SeqCst), 0, "two holders at once");
+                assert_eq!(
+                    inside.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                    0,
+                    "two holders at once"
+                );
                 let readings = read_span(&members, "default", &lease).await.expect("read");
                 assert_eq!(span_holder(&readings), Some(who));
                 tokens.push(s.fencing_token());
@@ -136,13 +153,19 @@ async fn turns(members: Vec<Member>) {
     // Every holding got a distinct token, ordered in every cluster.
     all.sort_by_key(|t| t.0["asia"]);
     for w in all.windows(2) {
-        assert!(w[1].behind(&w[0]).is_none() && w[0].behind(&w[1]).is_some(), "{:?}", all);
+        assert!(
+            w[1].behind(&w[0]).is_none() && w[0].behind(&w[1]).is_some(),
+            "{:?}",
+            all
+        );
     }
 }
 
 #[tokio::test]
 async fn lease_lapsed_in_one_cluster_only_loses_the_lock() {
-    let Some((_boxes, members)) = three().await else { return };
+    let Some((_boxes, members)) = three().await else {
+        return;
+    };
     lapse(&members).await;
 }
 
@@ -159,9 +182,15 @@ async fn lapse(members: &[Member]) {
     let mut l = api.get(&lease).await.expect("get");
     let spec = l.spec.as_mut().expect("spec");
     let old = spec.renew_time.clone().expect("renew time").0;
-    let past = old.checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(3600)).unwrap();
-    spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(past));
-    api.replace(&lease, &PostParams::default(), &l).await.expect("age eu's lease");
+    let past = old
+        .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(3600))
+        .unwrap();
+    spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        past,
+    ));
+    api.replace(&lease, &PostParams::default(), &l)
+        .await
+        .expect("age eu's lease");
 
     // Nobody holds the whole lock any more.
     let readings = read_span(&members, "default", &lease).await.expect("read");
@@ -170,14 +199,19 @@ async fn lapse(members: &[Member]) {
     // Alice's renewal says she lost it, naming eu, although nobody took it.
     match renew_span(&members, &a).await {
         Err(e @ SpanError::Lapsed { .. }) => {
-            assert!(matches!(&e, SpanError::Lapsed { cluster, .. } if cluster == "eu"), "{e}");
+            assert!(
+                matches!(&e, SpanError::Lapsed { cluster, .. } if cluster == "eu"),
+                "{e}"
+            );
             assert!(e.to_string().contains("in cluster \"eu\" lapsed at"), "{e}");
         }
         other => panic!("expected Lapsed in eu, got {other:?}"),
     }
     // Bob is still kept out by asia (live), and takes nothing: not even the lapsed eu Lease.
     match acquire_span(&members, &req(&lease, "bob", 60), &cancel).await {
-        Err(SpanError::Held { cluster, holder, .. }) => {
+        Err(SpanError::Held {
+            cluster, holder, ..
+        }) => {
             assert_eq!((cluster.as_str(), holder.as_str()), ("asia", "alice"));
         }
         other => panic!("expected Held, got {other:?}"),
@@ -187,7 +221,9 @@ async fn lapse(members: &[Member]) {
 
 #[tokio::test]
 async fn unreachable_cluster_during_acquire_and_renew() {
-    let Some((mut boxes, members)) = three().await else { return };
+    let Some((mut boxes, members)) = three().await else {
+        return;
+    };
     let cancel = CancellationToken::new();
 
     // eu down during acquire: fails naming eu; asia (taken before it) is given back.
@@ -196,13 +232,24 @@ async fn unreachable_cluster_during_acquire_and_renew() {
     drop(eu_box);
     match acquire_span(&members, &req(&lease, "alice", 60), &cancel).await {
         Err(e @ SpanError::Cluster { .. }) => {
-            assert!(matches!(&e, SpanError::Cluster { cluster, .. } if cluster == "eu"), "{e}");
+            assert!(
+                matches!(&e, SpanError::Cluster { cluster, .. } if cluster == "eu"),
+                "{e}"
+            );
             assert!(e.to_string().starts_with("cluster \"eu\": "), "{e}");
         }
         other => panic!("expected a cluster error naming eu, got {other:?}"),
     }
-    assert_eq!(holder_in(member(&members, "asia"), &lease).await, None, "asia given back");
-    assert_eq!(holder_in(member(&members, "us"), &lease).await, None, "us never reached");
+    assert_eq!(
+        holder_in(member(&members, "asia"), &lease).await,
+        None,
+        "asia given back"
+    );
+    assert_eq!(
+        holder_in(member(&members, "us"), &lease).await,
+        None,
+        "us never reached"
+    );
 
     // us down during renew: the renewal fails naming us; the others were still renewed.
     let up: Vec<Member> = members.iter().filter(|m| m.name != "eu").cloned().collect();
@@ -217,7 +264,12 @@ async fn unreachable_cluster_during_acquire_and_renew() {
         other => panic!("expected a cluster error naming us, got {other:?}"),
     }
     let asia = member(&members, "asia");
-    let now = asia.cluster.read("default", &lease).await.expect("read").expect("lease");
+    let now = asia
+        .cluster
+        .read("default", &lease)
+        .await
+        .expect("read")
+        .expect("lease");
     assert!(now.renewed_at >= s.leases[0].1.renewed_at);
 }
 
@@ -228,8 +280,11 @@ async fn unreachable_cluster_during_acquire_and_renew() {
 #[tokio::test]
 async fn expiry_is_judged_on_the_servers_clock() {
     let cancel = CancellationToken::new();
-    for (offset, ago, duration, expect_taken) in [("3600", 0, 600, true), ("-3600", 120, 60, false)] {
-        let Some(sb) = sandbox_with(&["--clock-offset-seconds", offset]) else { return };
+    for (offset, ago, duration, expect_taken) in [("3600", 0, 600, true), ("-3600", 120, 60, false)]
+    {
+        let Some(sb) = sandbox_with(&["--clock-offset-seconds", offset]) else {
+            return;
+        };
         let c = sb.cluster().await;
         let lease = unique("clock");
         // A Lease written with this machine's clock.
@@ -242,12 +297,19 @@ async fn expiry_is_judged_on_the_servers_clock() {
         l.spec = Some(k8s_openapi::api::coordination::v1::LeaseSpec {
             holder_identity: Some("ghost".into()),
             lease_duration_seconds: Some(duration),
-            renew_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(renewed)),
+            renew_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                renewed,
+            )),
             lease_transitions: Some(4),
             ..Default::default()
         });
-        api.create(&PostParams::default(), &l).await.expect("create");
-        let members = vec![Member { name: "x".into(), cluster: c.clone() }];
+        api.create(&PostParams::default(), &l)
+            .await
+            .expect("create");
+        let members = vec![Member {
+            name: "x".into(),
+            cluster: c.clone(),
+        }];
         let r = acquire_span(&members, &req(&lease, "me", 60), &cancel).await;
         if expect_taken {
             // Live for 10 more minutes by our clock; lapsed 50 minutes ago by the server's.
@@ -255,14 +317,27 @@ async fn expiry_is_judged_on_the_servers_clock() {
             assert_eq!(s.fencing_token().to_string(), "x=5");
             // renewTime written from the server's clock, an hour ahead of ours.
             let written = s.leases[0].1.renewed_at.expect("renewed");
-            assert!(written > Timestamp::now().checked_add(k8s_openapi::jiff::SignedDuration::from_secs(3000)).unwrap(), "{written}");
+            assert!(
+                written
+                    > Timestamp::now()
+                        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(3000))
+                        .unwrap(),
+                "{written}"
+            );
         } else {
             // Lapsed a minute ago by our clock; by the server's, renewed 58 minutes in its
             // future, so about an hour remains.
             match r {
-                Err(SpanError::Held { holder, retry_after, .. }) => {
+                Err(SpanError::Held {
+                    holder,
+                    retry_after,
+                    ..
+                }) => {
                     assert_eq!(holder, "ghost");
-                    assert!(retry_after >= Duration::from_secs(55 * 60), "{retry_after:?}");
+                    assert!(
+                        retry_after >= Duration::from_secs(55 * 60),
+                        "{retry_after:?}"
+                    );
                 }
                 other => panic!("expected Held by ghost on the server's clock, got {other:?}"),
             }
@@ -272,7 +347,9 @@ async fn expiry_is_judged_on_the_servers_clock() {
 
 #[tokio::test]
 async fn requests_that_cannot_work_are_refused() {
-    let Some((_boxes, members)) = three().await else { return };
+    let Some((_boxes, members)) = three().await else {
+        return;
+    };
     let cancel = CancellationToken::new();
     assert!(matches!(
         acquire_span(&[], &req("x", "a", 60), &cancel).await,
@@ -300,7 +377,9 @@ async fn against_three_real_kube_apiservers() {
     }
     let servers: Vec<KubeServer> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..3).map(|_| s.spawn(KubeServer::real)).collect();
-        hs.into_iter().map(|h| h.join().expect("start real server")).collect()
+        hs.into_iter()
+            .map(|h| h.join().expect("start real server"))
+            .collect()
     });
     let mut members = Vec::new();
     for (s, n) in servers.iter().zip(NAMES) {
@@ -310,7 +389,10 @@ async fn against_three_real_kube_apiservers() {
         })
         .await
         .expect("connect");
-        members.push(Member { name: n.into(), cluster: c });
+        members.push(Member {
+            name: n.into(),
+            cluster: c,
+        });
     }
     contenders(members.clone()).await;
     turns(members.clone()).await;

@@ -148,7 +148,10 @@ mod tests {
         set_clock_offset(0);
         let d = http_date();
         assert!(d.ends_with(" GMT") && d.len() == 29, "{d}");
-        assert_eq!(civil(1_796_303_628), (2026, 12, 3, 13 * 3600 + 13 * 60 + 48));
+        assert_eq!(
+            civil(1_796_303_628),
+            (2026, 12, 3, 13 * 3600 + 13 * 60 + 48)
+        );
     }
 
     #[test]

@@ -427,7 +427,8 @@ fn validate_config_map(obj: &Value, errs: &mut Vec<FieldError>) {
         for (k, v) in m {
             let ok = !k.is_empty()
                 && k.len() <= 253
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
                 && k != "."
                 && k != ".."
                 && !k.starts_with("..");

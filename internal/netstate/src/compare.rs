@@ -30,7 +30,12 @@ fn who(c: &str) -> String {
 }
 
 /// How `other` differs from `reference`, or `None` when equal.
-fn describe(cluster: &str, other: &Document, ahead: &str, reference: &Document) -> Option<(String, bool)> {
+fn describe(
+    cluster: &str,
+    other: &Document,
+    ahead: &str,
+    reference: &Document,
+) -> Option<(String, bool)> {
     if other == reference {
         return None;
     }
@@ -55,7 +60,11 @@ fn describe(cluster: &str, other: &Document, ahead: &str, reference: &Document) 
             _ => {}
         }
     }
-    for k in other.components.keys().filter(|k| !reference.components.contains_key(*k)) {
+    for k in other
+        .components
+        .keys()
+        .filter(|k| !reference.components.contains_key(*k))
+    {
         comp.push(format!("{k} present only there"));
     }
     if !comp.is_empty() {
@@ -120,14 +129,12 @@ pub fn compare(copies: &[(String, Option<Document>)]) -> Option<Divergence> {
         .iter()
         .filter_map(|(c, d)| d.as_ref().map(|d| (c, d)))
         .collect();
-    let (ahead, reference) = *present
-        .iter()
-        .max_by(|a, b| {
-            (a.1.history.len(), &a.1.updated_at)
-                .cmp(&(b.1.history.len(), &b.1.updated_at))
-                // On a tie the first cluster in name order is the reference.
-                .then_with(|| b.0.cmp(a.0))
-        })?;
+    let (ahead, reference) = *present.iter().max_by(|a, b| {
+        (a.1.history.len(), &a.1.updated_at)
+            .cmp(&(b.1.history.len(), &b.1.updated_at))
+            // On a tie the first cluster in name order is the reference.
+            .then_with(|| b.0.cmp(a.0))
+    })?;
     let mut lines = Vec::new();
     let mut only_behind = true;
     for (c, d) in copies {
@@ -202,20 +209,30 @@ mod tests {
         assert!(d.only_behind);
         assert_eq!(d.lines.len(), 1);
         let text = d.to_string();
-        assert!(text.contains("cluster \"eu\" is behind cluster \"asia\" by 1 apply(ies)"), "{text}");
+        assert!(
+            text.contains("cluster \"eu\" is behind cluster \"asia\" by 1 apply(ies)"),
+            "{text}"
+        );
         assert!(text.contains("by h2 (change 2)"), "{text}");
-        assert!(text.contains("a is {\"version\":\"v1\"} there but {\"version\":\"v2\"}"), "{text}");
+        assert!(
+            text.contains("a is {\"version\":\"v1\"} there but {\"version\":\"v2\"}"),
+            "{text}"
+        );
     }
 
     #[test]
     fn edited_copy_diverges_and_missing_copy_is_named() {
         let good = doc(&[("a", "v1")], 2);
         let mut edited = good.clone();
-        edited
-            .components
-            .insert("b".into(), json!({"version": "x"}).as_object().unwrap().clone());
+        edited.components.insert(
+            "b".into(),
+            json!({"version": "x"}).as_object().unwrap().clone(),
+        );
         let missing = compare(&[("us".into(), Some(good.clone())), ("zz".into(), None)]).unwrap();
-        assert!(missing.only_behind, "a missing copy may be a first write under way");
+        assert!(
+            missing.only_behind,
+            "a missing copy may be a first write under way"
+        );
         let d = compare(&[
             ("eu".into(), Some(edited)),
             ("us".into(), Some(good)),

@@ -146,8 +146,12 @@ pub fn changes(
                         (Some(a), Some(b)) if a != b => {
                             out.push(format!("~ {name}.{k}: {} -> {}", show(a), show(b)))
                         }
-                        (None, Some(b)) => out.push(format!("~ {name}.{k}: (unset) -> {}", show(b))),
-                        (Some(a), None) => out.push(format!("~ {name}.{k}: {} -> (unset)", show(a))),
+                        (None, Some(b)) => {
+                            out.push(format!("~ {name}.{k}: (unset) -> {}", show(b)))
+                        }
+                        (Some(a), None) => {
+                            out.push(format!("~ {name}.{k}: {} -> (unset)", show(a)))
+                        }
                         _ => {}
                     }
                 }

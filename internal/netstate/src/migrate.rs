@@ -101,8 +101,8 @@ pub fn v2_to_v3(v: Value) -> Result<Value, MigrateError> {
 pub fn read_document(text: &str) -> Result<(Document, u64), MigrateError> {
     let mut v: Value =
         serde_json::from_str(text).map_err(|e| MigrateError::Malformed(e.to_string()))?;
-    let found = version_of(&v)
-        .ok_or_else(|| MigrateError::Malformed("no schema_version".into()))?;
+    let found =
+        version_of(&v).ok_or_else(|| MigrateError::Malformed("no schema_version".into()))?;
     if found > u64::from(CURRENT_SCHEMA) {
         return Err(MigrateError::Newer {
             found,

@@ -15,9 +15,7 @@ use cluster::{ClusterError, FencingToken, Member, CONFIG_MAP_MAX_BYTES};
 use serde_json::{Map, Value};
 
 use crate::compare::{compare, Divergence};
-use crate::document::{
-    changes, config_map_name, secret_paths, Document, HistoryEntry, DATA_KEY,
-};
+use crate::document::{changes, config_map_name, secret_paths, Document, HistoryEntry, DATA_KEY};
 use crate::migrate::{read_document, MigrateError};
 
 /// Label naming the network on its state ConfigMaps.
@@ -177,9 +175,7 @@ async fn read_copies(
             resource_version: rv,
         });
     }
-    let now = first_time
-        .map(|t| t.to_string())
-        .unwrap_or_default();
+    let now = first_time.map(|t| t.to_string()).unwrap_or_default();
     Ok((out, now))
 }
 
@@ -212,8 +208,14 @@ pub fn check_components(
 }
 
 /// The document the write produces from `base` (the agreed copy), or the refusal.
-fn next_document(base: Option<&Document>, req: &WriteRequest, now: &str) -> Result<Document, StateError> {
-    let base = base.cloned().unwrap_or_else(|| Document::empty(&req.network));
+fn next_document(
+    base: Option<&Document>,
+    req: &WriteRequest,
+    now: &str,
+) -> Result<Document, StateError> {
+    let base = base
+        .cloned()
+        .unwrap_or_else(|| Document::empty(&req.network));
     if let Some(theirs) = base.fencing_token.as_deref() {
         let theirs_t: FencingToken = theirs.parse().unwrap_or_default();
         match &req.fencing_token {
@@ -293,7 +295,11 @@ pub async fn write(members: &[Member], req: &WriteRequest) -> Result<Document, S
                 cluster: r.clone(),
                 why: format!(
                     "not one of the clusters this document lives in ({})",
-                    members.iter().map(|m| format!("{:?}", m.name)).collect::<Vec<_>>().join(", ")
+                    members
+                        .iter()
+                        .map(|m| format!("{:?}", m.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }
@@ -317,8 +323,10 @@ pub async fn write(members: &[Member], req: &WriteRequest) -> Result<Document, S
                 trusted
             }
             None => {
-                let pairs: Vec<(String, Option<Document>)> =
-                    copies.iter().map(|c| (c.cluster.clone(), c.doc.clone())).collect();
+                let pairs: Vec<(String, Option<Document>)> = copies
+                    .iter()
+                    .map(|c| (c.cluster.clone(), c.doc.clone()))
+                    .collect();
                 match compare(&pairs) {
                     None => copies.first().and_then(|c| c.doc.clone()),
                     Some(d) if d.only_behind && started.elapsed() < req.settle_timeout => {
@@ -343,7 +351,13 @@ pub async fn write(members: &[Member], req: &WriteRequest) -> Result<Document, S
         for (i, (m, c)) in members.iter().zip(&copies).enumerate() {
             match m
                 .cluster
-                .put_config_map(&req.namespace, &cm, labels.clone(), data.clone(), c.resource_version.as_deref())
+                .put_config_map(
+                    &req.namespace,
+                    &cm,
+                    labels.clone(),
+                    data.clone(),
+                    c.resource_version.as_deref(),
+                )
                 .await
             {
                 Ok(_) => {}
@@ -367,7 +381,11 @@ pub async fn write(members: &[Member], req: &WriteRequest) -> Result<Document, S
 }
 
 /// Reads the document from one member; `None` when it has none.
-pub async fn read(member: &Member, namespace: &str, network: &str) -> Result<Option<Document>, StateError> {
+pub async fn read(
+    member: &Member,
+    namespace: &str,
+    network: &str,
+) -> Result<Option<Document>, StateError> {
     let cm = config_map_name(network);
     let (copies, _) = read_copies(std::slice::from_ref(member), namespace, &cm).await?;
     Ok(copies.into_iter().next().and_then(|c| c.doc))
@@ -424,8 +442,17 @@ mod tests {
         base.fencing_token = Some("eu=5,us=3".into());
         base.updated_by = "bob".into();
         match next_document(Some(&base), &req(Some("eu=4,us=9")), "t") {
-            Err(StateError::Fenced { cluster, holder, ours_n, newer_n, .. }) => {
-                assert_eq!((cluster.as_str(), holder.as_str(), ours_n, newer_n), ("eu", "bob", 4, 5));
+            Err(StateError::Fenced {
+                cluster,
+                holder,
+                ours_n,
+                newer_n,
+                ..
+            }) => {
+                assert_eq!(
+                    (cluster.as_str(), holder.as_str(), ours_n, newer_n),
+                    ("eu", "bob", 4, 5)
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -443,7 +470,11 @@ mod tests {
         assert_eq!(d.history.len(), 1);
         let e = &d.history[0];
         assert_eq!(
-            (e.holder.as_str(), e.tfc_run_id.as_deref(), e.fencing_token.as_deref()),
+            (
+                e.holder.as_str(),
+                e.tfc_run_id.as_deref(),
+                e.fencing_token.as_deref()
+            ),
             ("ann", Some("run-1"), Some("7"))
         );
         assert_eq!(e.changes, vec!["+ a"]);

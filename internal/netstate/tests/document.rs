@@ -31,7 +31,10 @@ async fn members_of(servers: &[KubeServer]) -> Vec<Member> {
         })
         .await
         .expect("connect");
-        members.push(Member { name: n.into(), cluster: c });
+        members.push(Member {
+            name: n.into(),
+            cluster: c,
+        });
     }
     members
 }
@@ -39,7 +42,10 @@ async fn members_of(servers: &[KubeServer]) -> Vec<Member> {
 async fn sandboxes() -> Three {
     let servers: Vec<KubeServer> = (0..3).map(|_| KubeServer::sandbox()).collect();
     let members = members_of(&servers).await;
-    Three { _servers: servers, members }
+    Three {
+        _servers: servers,
+        members,
+    }
 }
 
 /// Three real kube-apiservers, when built.
@@ -50,10 +56,15 @@ async fn reals() -> Option<Three> {
     }
     let servers: Vec<KubeServer> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..3).map(|_| s.spawn(KubeServer::real)).collect();
-        hs.into_iter().map(|h| h.join().expect("start real server")).collect()
+        hs.into_iter()
+            .map(|h| h.join().expect("start real server"))
+            .collect()
     });
     let members = members_of(&servers).await;
-    Some(Three { _servers: servers, members })
+    Some(Three {
+        _servers: servers,
+        members,
+    })
 }
 
 fn comps(v: Value) -> BTreeMap<String, Map<String, Value>> {
@@ -77,11 +88,17 @@ fn request(network: &str, holder: &str, token: Option<&str>, components: Value) 
 fn unique(what: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{what}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 async fn all_equal(members: &[Member], network: &str) -> Document {
-    let copies = read_all(members, "default", network).await.expect("read all");
+    let copies = read_all(members, "default", network)
+        .await
+        .expect("read all");
     assert_eq!(copies.len(), 3);
     assert_eq!(compare(&copies), None, "copies agree");
     copies[0].1.clone().expect("a copy")
@@ -101,7 +118,13 @@ async fn concurrent_writers_lose_no_history(t: &Three) {
                 // Each writer sets its own component; the other's is kept by re-reading.
                 let current = read(&members[0], "default", &network).await.expect("read");
                 let mut c = current.map(|d| d.components).unwrap_or_default();
-                c.insert(who.into(), json!({"version": format!("v{i}")}).as_object().unwrap().clone());
+                c.insert(
+                    who.into(),
+                    json!({"version": format!("v{i}")})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                );
                 r.components = c;
                 write(&members, &r).await.expect("write");
             }
@@ -113,7 +136,11 @@ async fn concurrent_writers_lose_no_history(t: &Three) {
     let doc = all_equal(&members, &network).await;
     assert_eq!(doc.history.len(), 20, "no apply lost: {:#?}", doc.history);
     for who in ["alice", "bob"] {
-        assert_eq!(doc.history.iter().filter(|e| e.holder == who).count(), 10, "{who}");
+        assert_eq!(
+            doc.history.iter().filter(|e| e.holder == who).count(),
+            10,
+            "{who}"
+        );
     }
 }
 
@@ -130,19 +157,46 @@ async fn concurrent_writers_lose_no_history_entry() {
 async fn stale_holder_is_refused_by_fencing() {
     let t = sandboxes().await;
     let network = unique("fence");
-    write(&t.members, &request(&network, "alice", Some("asia=1,eu=1,us=1"), json!({"a": {"version": "v1"}})))
-        .await
-        .expect("alice writes");
+    write(
+        &t.members,
+        &request(
+            &network,
+            "alice",
+            Some("asia=1,eu=1,us=1"),
+            json!({"a": {"version": "v1"}}),
+        ),
+    )
+    .await
+    .expect("alice writes");
     // Bob took the lock after alice's lapsed in eu: his token is newer there.
-    write(&t.members, &request(&network, "bob", Some("asia=1,eu=2,us=1"), json!({"a": {"version": "v2"}})))
-        .await
-        .expect("bob writes");
+    write(
+        &t.members,
+        &request(
+            &network,
+            "bob",
+            Some("asia=1,eu=2,us=1"),
+            json!({"a": {"version": "v2"}}),
+        ),
+    )
+    .await
+    .expect("bob writes");
     // Alice, still believing she holds the lock, is refused and told about bob.
-    let e = write(&t.members, &request(&network, "alice", Some("asia=1,eu=1,us=1"), json!({"a": {"version": "v3"}})))
-        .await
-        .expect_err("stale write refused");
+    let e = write(
+        &t.members,
+        &request(
+            &network,
+            "alice",
+            Some("asia=1,eu=1,us=1"),
+            json!({"a": {"version": "v3"}}),
+        ),
+    )
+    .await
+    .expect_err("stale write refused");
     let text = e.to_string();
-    assert!(matches!(&e, StateError::Fenced { cluster, holder, .. } if cluster == "eu" && holder == "bob"), "{text}");
+    assert!(
+        matches!(&e, StateError::Fenced { cluster, holder, .. } if cluster == "eu" && holder == "bob"),
+        "{text}"
+    );
     assert!(text.contains("last written by \"bob\""), "{text}");
     // A write with no token at all is refused once the document is fenced.
     assert!(matches!(
@@ -150,10 +204,16 @@ async fn stale_holder_is_refused_by_fencing() {
         Err(StateError::Unfenced { .. })
     ));
     let doc = all_equal(&t.members, &network).await;
-    assert_eq!(doc.components["a"]["version"], "v2", "the refused write changed nothing");
+    assert_eq!(
+        doc.components["a"]["version"], "v2",
+        "the refused write changed nothing"
+    );
     assert_eq!(doc.fencing_token.as_deref(), Some("asia=1,eu=2,us=1"));
     assert_eq!(doc.history.len(), 2);
-    assert_eq!(doc.history[1].changes, vec!["~ a.version: \"v1\" -> \"v2\""]);
+    assert_eq!(
+        doc.history[1].changes,
+        vec!["~ a.version: \"v1\" -> \"v2\""]
+    );
 }
 
 /// Edits `network`'s copy in `member` by hand (as `kubectl edit` would).
@@ -182,21 +242,43 @@ async fn edit_by_hand(member: &Member, network: &str, f: impl FnOnce(&mut Value)
 async fn copies_edited_by_hand(t: &Three) {
     let network = unique("edited");
     let eu = t.members.iter().find(|m| m.name == "eu").expect("eu");
-    write(&t.members, &request(&network, "alice", Some("1"), json!({"node": {"version": "v1"}})))
-        .await
-        .expect("first write");
-    edit_by_hand(eu, &network, |v| v["components"]["node"]["version"] = json!("v9")).await;
-    let mut r = request(&network, "alice", Some("1"), json!({"node": {"version": "v2"}}));
+    write(
+        &t.members,
+        &request(
+            &network,
+            "alice",
+            Some("1"),
+            json!({"node": {"version": "v1"}}),
+        ),
+    )
+    .await
+    .expect("first write");
+    edit_by_hand(eu, &network, |v| {
+        v["components"]["node"]["version"] = json!("v9")
+    })
+    .await;
+    let mut r = request(
+        &network,
+        "alice",
+        Some("1"),
+        json!({"node": {"version": "v2"}}),
+    );
     r.settle_timeout = Duration::ZERO;
     let e = write(&t.members, &r).await.expect_err("copies differ");
     let text = e.to_string();
     assert!(text.contains("differ between clusters"), "{text}");
-    assert!(text.contains("node is {\"version\":\"v9\"} there but {\"version\":\"v1\"}"), "{text}");
+    assert!(
+        text.contains("node is {\"version\":\"v9\"} there but {\"version\":\"v1\"}"),
+        "{text}"
+    );
     assert!(text.contains("changed outside Terraform"), "{text}");
     assert!(text.contains("repair_from"), "{text}");
     // Nothing was written anywhere.
     let us = t.members.iter().find(|m| m.name == "us").expect("us");
-    let still = read(us, "default", &network).await.expect("read").expect("copy");
+    let still = read(us, "default", &network)
+        .await
+        .expect("read")
+        .expect("copy");
     assert_eq!(still.components["node"]["version"], "v1");
 
     // repair_from = us: us's copy wins, the change applies on top, every copy agrees again.
@@ -205,7 +287,10 @@ async fn copies_edited_by_hand(t: &Three) {
     let doc = all_equal(&t.members, &network).await;
     assert_eq!(doc.components["node"]["version"], "v2");
     assert_eq!(doc.history.len(), 2);
-    assert_eq!(doc.history[1].changes, vec!["~ node.version: \"v1\" -> \"v2\""]);
+    assert_eq!(
+        doc.history[1].changes,
+        vec!["~ node.version: \"v1\" -> \"v2\""]
+    );
 
     // A copy missing from one cluster is named too; repair_from a cluster without one refused.
     eu.cluster
@@ -216,9 +301,15 @@ async fn copies_edited_by_hand(t: &Three) {
     let e = write(&t.members, &r).await.expect_err("missing copy");
     assert!(e.to_string().contains("cluster \"eu\" has no copy"), "{e}");
     r.repair_from = Some("eu".into());
-    assert!(matches!(write(&t.members, &r).await, Err(StateError::BadRepair { .. })));
+    assert!(matches!(
+        write(&t.members, &r).await,
+        Err(StateError::BadRepair { .. })
+    ));
     r.repair_from = Some("mars".into());
-    assert!(matches!(write(&t.members, &r).await, Err(StateError::BadRepair { .. })));
+    assert!(matches!(
+        write(&t.members, &r).await,
+        Err(StateError::BadRepair { .. })
+    ));
 }
 
 #[tokio::test]
@@ -232,17 +323,40 @@ async fn copies_differing_by_hand_stop_the_write_until_repaired() {
 async fn a_copy_left_behind_is_named() {
     let t = sandboxes().await;
     let network = unique("behind");
-    let first = request(&network, "alice", Some("1"), json!({"node": {"version": "v1"}}));
+    let first = request(
+        &network,
+        "alice",
+        Some("1"),
+        json!({"node": {"version": "v1"}}),
+    );
     write(&t.members, &first).await.expect("write 1");
-    let asia_only: Vec<Member> = t.members.iter().filter(|m| m.name == "asia").cloned().collect();
+    let asia_only: Vec<Member> = t
+        .members
+        .iter()
+        .filter(|m| m.name == "asia")
+        .cloned()
+        .collect();
     // A write that reached asia only (asia is first in name order).
-    let mut second = request(&network, "bob", Some("1"), json!({"node": {"version": "v2"}}));
-    write(&asia_only, &second).await.expect("write to asia only");
+    let mut second = request(
+        &network,
+        "bob",
+        Some("1"),
+        json!({"node": {"version": "v2"}}),
+    );
+    write(&asia_only, &second)
+        .await
+        .expect("write to asia only");
     second.settle_timeout = Duration::from_millis(300);
     let e = write(&t.members, &second).await.expect_err("behind");
     let text = e.to_string();
-    assert!(text.contains("cluster \"eu\" is behind cluster \"asia\" by 1 apply(ies)"), "{text}");
-    assert!(text.contains("cluster \"us\" is behind cluster \"asia\""), "{text}");
+    assert!(
+        text.contains("cluster \"eu\" is behind cluster \"asia\" by 1 apply(ies)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cluster \"us\" is behind cluster \"asia\""),
+        "{text}"
+    );
     second.repair_from = Some("asia".into());
     write(&t.members, &second).await.expect("repair from asia");
     assert_eq!(all_equal(&t.members, &network).await.history.len(), 3);
@@ -258,33 +372,79 @@ async fn newer_schema_is_refused_and_older_migrated() {
     let network = unique("newer");
     let newer = json!({"schema_version": 4, "network": network, "shiny": true}).to_string();
     us.cluster
-        .put_config_map("default", &config_map_name(&network), BTreeMap::new(),
-            BTreeMap::from([(DATA_KEY.to_string(), newer.clone())]), None)
+        .put_config_map(
+            "default",
+            &config_map_name(&network),
+            BTreeMap::new(),
+            BTreeMap::from([(DATA_KEY.to_string(), newer.clone())]),
+            None,
+        )
         .await
         .expect("seed");
-    let e = write(&only_us, &request(&network, "alice", Some("1"), json!({}))).await.expect_err("newer");
-    assert!(matches!(&e, StateError::Unreadable { source: MigrateError::Newer { found: 4, .. }, .. }), "{e}");
-    assert!(e.to_string().contains("schema version 4, newer than the 3"), "{e}");
-    let (kept, _) = us.cluster.get_config_map("default", &config_map_name(&network)).await.expect("get");
-    assert_eq!(kept.expect("still there").data[DATA_KEY], newer, "never rewritten");
+    let e = write(&only_us, &request(&network, "alice", Some("1"), json!({})))
+        .await
+        .expect_err("newer");
+    assert!(
+        matches!(
+            &e,
+            StateError::Unreadable {
+                source: MigrateError::Newer { found: 4, .. },
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("schema version 4, newer than the 3"),
+        "{e}"
+    );
+    let (kept, _) = us
+        .cluster
+        .get_config_map("default", &config_map_name(&network))
+        .await
+        .expect("get");
+    assert_eq!(
+        kept.expect("still there").data[DATA_KEY],
+        newer,
+        "never rewritten"
+    );
 
     // A schema-1 document is migrated on write, its history kept.
     let network = unique("older");
     let v1 = json!({"version": 1, "network": network, "components": {"node": "v1"},
         "history": [{"time": "2025-01-01T00:00:00Z", "user": "ann", "command": "deploy node"}]});
     us.cluster
-        .put_config_map("default", &config_map_name(&network), BTreeMap::new(),
-            BTreeMap::from([(DATA_KEY.to_string(), v1.to_string())]), None)
+        .put_config_map(
+            "default",
+            &config_map_name(&network),
+            BTreeMap::new(),
+            BTreeMap::from([(DATA_KEY.to_string(), v1.to_string())]),
+            None,
+        )
         .await
         .expect("seed");
-    let doc = write(&only_us, &request(&network, "alice", Some("1"), json!({"node": {"version": "v2"}})))
-        .await
-        .expect("migrating write");
+    let doc = write(
+        &only_us,
+        &request(
+            &network,
+            "alice",
+            Some("1"),
+            json!({"node": {"version": "v2"}}),
+        ),
+    )
+    .await
+    .expect("migrating write");
     assert_eq!(doc.schema_version, CURRENT_SCHEMA);
     assert_eq!(doc.history.len(), 2);
     assert_eq!(doc.history[0].holder, "ann");
-    assert_eq!(doc.history[1].changes, vec!["~ node.version: \"v1\" -> \"v2\""]);
-    let back = read(us, "default", &network).await.expect("read").expect("doc");
+    assert_eq!(
+        doc.history[1].changes,
+        vec!["~ node.version: \"v1\" -> \"v2\""]
+    );
+    let back = read(us, "default", &network)
+        .await
+        .expect("read")
+        .expect("doc");
     assert_eq!(back, doc);
 }
 
@@ -302,7 +462,13 @@ async fn size_limit(t: &Three) {
     let big = "x".repeat(cluster::CONFIG_MAP_MAX_BYTES + 1);
     let e = t.members[0]
         .cluster
-        .put_config_map("default", "too-big", BTreeMap::new(), BTreeMap::from([("k".to_string(), big)]), None)
+        .put_config_map(
+            "default",
+            "too-big",
+            BTreeMap::new(),
+            BTreeMap::from([("k".to_string(), big)]),
+            None,
+        )
         .await
         .expect_err("too large");
     match e {
@@ -315,7 +481,13 @@ async fn size_limit(t: &Three) {
     let fits = "x".repeat(cluster::CONFIG_MAP_MAX_BYTES);
     t.members[0]
         .cluster
-        .put_config_map("default", "just-fits", BTreeMap::new(), BTreeMap::from([("k".to_string(), fits)]), None)
+        .put_config_map(
+            "default",
+            "just-fits",
+            BTreeMap::new(),
+            BTreeMap::from([("k".to_string(), fits)]),
+            None,
+        )
         .await
         .expect("exactly 1 MiB fits");
 }
