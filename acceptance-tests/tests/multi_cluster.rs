@@ -33,7 +33,9 @@ fn regions() -> Vec<KubeServer> {
     })
 }
 
-/// A provider block whose own connection is `us` and with one `cluster` block per region.
+/// A provider block whose own connection is `us` and with one `cluster` block per region: us and
+/// eu by kubeconfig, asia by `host`, `token` and `cluster_ca_certificate` (the attributes a
+/// Terraform Cloud run without kubeconfig files uses).
 fn provider(servers: &[KubeServer]) -> String {
     let paths: Vec<&std::path::Path> = servers.iter().map(|s| s.kubeconfig.as_path()).collect();
     provider_for(&paths)
@@ -45,13 +47,45 @@ fn provider_for(kubeconfigs: &[&std::path::Path]) -> String {
         kubeconfigs[0].display().to_string()
     );
     for (k, n) in kubeconfigs.iter().zip(REGIONS) {
-        p.push_str(&format!(
-            "  cluster {{\n    name            = \"{n}\"\n    kubeconfig_path = {:?}\n  }}\n",
-            k.display().to_string()
-        ));
+        if n == "asia" {
+            let (host, token, ca) = explicit(k);
+            p.push_str(&format!(
+                "  cluster {{\n    name                   = \"{n}\"\n    host                   = {host:?}\n    token                  = {token:?}\n    cluster_ca_certificate = {ca:?}\n  }}\n"
+            ));
+        } else {
+            p.push_str(&format!(
+                "  cluster {{\n    name            = \"{n}\"\n    kubeconfig_path = {:?}\n  }}\n",
+                k.display().to_string()
+            ));
+        }
     }
     p.push_str("}\n");
     p
+}
+
+/// (server URL, token, CA PEM) from a kubeconfig the sandbox wrote.
+fn explicit(kubeconfig: &std::path::Path) -> (String, String, String) {
+    use base64::Engine as _;
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kubeconfig).expect("kubeconfig"))
+            .expect("YAML");
+    let cluster = &doc["clusters"][0]["cluster"];
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(
+            cluster["certificate-authority-data"]
+                .as_str()
+                .expect("CA")
+                .trim(),
+        )
+        .expect("base64");
+    (
+        cluster["server"].as_str().expect("server").to_string(),
+        doc["users"][0]["user"]["token"]
+            .as_str()
+            .expect("token")
+            .to_string(),
+        String::from_utf8(ca).expect("PEM"),
+    )
 }
 
 fn workdir(mirror: &Mirror, servers: &[KubeServer], body: &str) -> Workdir {

@@ -681,6 +681,39 @@ impl EphemeralResource for EphemeralLock {
 mod tests {
     use super::*;
 
+    /// State written before `clusters` existed (schema 0, numeric token) still works: it is
+    /// upgraded to the provider's own connection with the token as a string.
+    #[tokio::test]
+    async fn version_0_state_is_upgraded() {
+        let lock = ManagedLock(Shared::default());
+        assert_eq!(lock.schema().version, 1);
+        let mut d = Diagnostics::new();
+        let old = serde_json::json!({
+            "namespace": "default", "name": "devnet", "holder": "alice",
+            "lease_duration_seconds": 300, "wait_timeout": null,
+            "acquired_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
+            "expires_at": "2026-01-01T00:05:00Z", "fencing_token": 7
+        });
+        let v = lock
+            .upgrade_state(&Context::default(), 0, old, &mut d)
+            .await
+            .expect("upgraded");
+        assert!(d.is_empty());
+        assert_eq!(v.get("fencing_token").as_str(), Some("7"));
+        assert!(v.get("clusters").is_null());
+        assert_eq!(v.get("holder").as_str(), Some("alice"));
+        let s = state_from(&v);
+        assert_eq!(s.leases.len(), 1);
+        assert_eq!(
+            (s.leases[0].0.as_str(), s.leases[0].1.fencing_token),
+            ("", 7)
+        );
+        assert!(lock
+            .upgrade_state(&Context::default(), 5, serde_json::json!({}), &mut d)
+            .await
+            .is_none());
+    }
+
     #[test]
     fn durations_parse_like_terraform_timeouts() {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
