@@ -65,10 +65,11 @@ pub fn span_error(e: &SpanError, diags: &mut Diagnostics) {
             AttributePath::attr("name"),
             "Network lock held by someone else",
             format!(
-                "The lock {namespace}/{name}{} is held by {holder:?} (acquired at {}, expires at {expires_at} unless renewed, by that API server's clock). Retry after {} minute(s), ask {holder:?} to release it, or set wait_timeout to wait for it. Nothing was left held: leases taken in other clusters during this attempt were released.",
+                "The lock {namespace}/{name}{} is held by {holder:?} (acquired at {}, expires at {expires_at} unless renewed, by that API server's clock). Retry after {} minute(s), ask {holder:?} to release it, or set wait_timeout to wait for it.{}",
                 where_(cluster),
                 acquired_at.map(|t| t.to_string()).unwrap_or_else(|| "an unknown time".into()),
                 retry_after.as_secs().div_ceil(60).max(1),
+                if cluster.is_empty() { "" } else { " Nothing was left held: Leases this attempt took in other clusters were released." },
             ),
         ),
         SpanError::Lost { cluster, namespace, name, holder } => diags.error(
