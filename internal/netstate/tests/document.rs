@@ -491,3 +491,95 @@ async fn size_limit(t: &Three) {
         .await
         .expect("exactly 1 MiB fits");
 }
+
+/// The whole story with the real lock: alice holds the lock over three clusters and writes; her
+/// Leases lapse (aged by hand, as if her run hung); bob takes the lock (his token grows in every
+/// cluster) and writes; alice's late write, with the token she still has, is refused naming bob.
+#[tokio::test]
+async fn stale_lock_holder_is_fenced_out_by_the_new_holder() {
+    use cluster::{acquire_span, CancellationToken, LockRequest};
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{Api, PostParams};
+
+    let t = sandboxes().await;
+    let network = unique("story");
+    let cancel = CancellationToken::new();
+    let alice = acquire_span(
+        &t.members,
+        &LockRequest::new("default", &network, "alice", 60),
+        &cancel,
+    )
+    .await
+    .expect("alice locks");
+    let alice_token = alice.fencing_token().to_string();
+    write(
+        &t.members,
+        &request(
+            &network,
+            "alice",
+            Some(&alice_token),
+            json!({"node": {"version": "v1"}}),
+        ),
+    )
+    .await
+    .expect("alice writes under the lock");
+
+    for m in &t.members {
+        let api: Api<Lease> = Api::namespaced(m.cluster.client().clone(), "default");
+        let mut l = api.get(&network).await.expect("lease");
+        let spec = l.spec.as_mut().expect("spec");
+        let t0 = spec.renew_time.clone().expect("renewed").0;
+        spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            t0.checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(3600))
+                .expect("time"),
+        ));
+        api.replace(&network, &PostParams::default(), &l)
+            .await
+            .expect("age lease");
+    }
+    let bob = acquire_span(
+        &t.members,
+        &LockRequest::new("default", &network, "bob", 60),
+        &cancel,
+    )
+    .await
+    .expect("bob takes the lapsed lock");
+    let bob_token = bob.fencing_token().to_string();
+    assert_eq!(bob_token, "asia=1,eu=1,us=1");
+    write(
+        &t.members,
+        &request(
+            &network,
+            "bob",
+            Some(&bob_token),
+            json!({"node": {"version": "v2"}}),
+        ),
+    )
+    .await
+    .expect("bob writes");
+
+    let e = write(
+        &t.members,
+        &request(
+            &network,
+            "alice",
+            Some(&alice_token),
+            json!({"node": {"version": "v1-late"}}),
+        ),
+    )
+    .await
+    .expect_err("alice's late write is refused");
+    assert!(
+        matches!(&e, StateError::Fenced { holder, .. } if holder == "bob"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("older than the document's asia=1,eu=1,us=1"),
+        "{e}"
+    );
+    assert_eq!(
+        all_equal(&t.members, &network).await.components["node"]["version"],
+        "v2"
+    );
+}
