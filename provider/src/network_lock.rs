@@ -282,9 +282,10 @@ impl Resource for ManagedLock {
         if plan.is_destroy() {
             return;
         }
-        if let Some(n) =
-            names(&plan.config).filter(|_| plan.config.get("clusters").is_wholly_known())
-        {
+        // With the provider configuration still unknown (its cluster created in the same run) the
+        // names are checked when the resource is applied.
+        let checkable = plan.config.get("clusters").is_wholly_known() && self.0.settings().known;
+        if let Some(n) = names(&plan.config).filter(|_| checkable) {
             self.0.check_cluster_names(&n, "clusters", diags);
         }
     }

@@ -373,6 +373,11 @@ pub async fn acquire_span(
 /// Extends the hold in every member. Every member is tried; the first failure (in name order)
 /// is returned, because a lock lost or unrenewable in one cluster is not held.
 pub async fn renew_span(members: &[Member], state: &SpanState) -> Result<SpanState, SpanError> {
+    if state.leases.is_empty() {
+        return Err(SpanError::Invalid(
+            "nothing to renew: the lock records no Lease (its fencing token is missing or unreadable)".into(),
+        ));
+    }
     let mut renewed = Vec::new();
     let mut first_error = None;
     for (c, s) in &state.leases {
