@@ -192,6 +192,29 @@ fn lock_over_three_clusters() {
     );
     assert!(flat.contains("Retry after 5 minute(s)"), "{flat}");
 
+    // Alice's Lease in eu lapses (its renewTime aged by hand, as if her runs had stopped): she no
+    // longer holds the lock, although asia and us are still hers; her next plan re-acquires it.
+    let eu = KubeApi::new(&servers[1].kubeconfig);
+    let path = format!("/apis/coordination.k8s.io/v1/namespaces/default/leases/{name}");
+    let mut lease = eu.get(&path).expect("eu lease");
+    lease["spec"]["renewTime"] = json!("2020-01-01T00:00:00.000000Z");
+    let (code, body) = eu.put(&path, &lease);
+    assert_eq!(code, 200, "{body}");
+    obs.apply().ok();
+    assert_eq!(
+        outputs(&obs)["held"]["value"],
+        false,
+        "lapsed in eu: not held"
+    );
+    let plan = alice.plan_json();
+    assert_eq!(
+        Workdir::planned_actions(&plan, "testnet_network_lock.l"),
+        vec!["create"]
+    );
+    alice.apply().ok();
+    obs.apply().ok();
+    assert_eq!(outputs(&obs)["held"]["value"], true);
+
     // Released everywhere on destroy; then bob gets it, with a larger token in every cluster.
     alice.destroy().ok();
     bob.apply().ok();
