@@ -277,6 +277,19 @@ impl KubeApi {
         }
     }
 
+    /// PUTs `body` to `path` (a replace, as `kubectl edit` does); returns the status and text.
+    pub fn put(&self, path: &str, body: &Value) -> (u16, String) {
+        let mut resp = self
+            .agent
+            .put(format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap_or_else(|e| panic!("PUT {}{path}: {e}", self.url));
+        let code = resp.status().as_u16();
+        (code, resp.body_mut().read_to_string().unwrap_or_default())
+    }
+
     /// POSTs `body` to `path`; returns the status and the answer's text.
     pub fn post(&self, path: &str, body: &Value) -> (u16, String) {
         let mut resp = self

@@ -31,6 +31,10 @@ const COVERED: &[(&str, &str)] = &[
         "network_lock_example_holds_and_releases_the_lease",
     ),
     (
+        "network_state_read",
+        "network_state_read_example_reads_the_document",
+    ),
+    (
         "network_lock_maintenance",
         "network_lock_maintenance_example_holds_until_destroy",
     ),
@@ -347,6 +351,48 @@ fn shared_state_pvc_example_applies_and_destroys() {
     assert!(!reader.storage_classes().contains("ghostnet-state"));
 }
 
+/// The data-source example reads a document written (by a state resource in another
+/// configuration) into the same sandbox it names as `europe-west1`.
+#[test]
+fn network_state_read_example_reads_the_document() {
+    let mirror = Mirror::testnet();
+    let kube = KubeServer::sandbox();
+    let kc = kube.kubeconfig.to_string_lossy().to_string();
+    let writer = mirror.workdir();
+    writer.write(
+        "main.tf",
+        &format!(
+            r#"terraform {{
+  required_providers {{
+    testnet = {{ source = "testnet-infra/testnet" }}
+  }}
+}}
+provider "testnet" {{
+  kubeconfig_path = {kc:?}
+}}
+resource "testnet_network_state" "s" {{
+  name       = "testnets"
+  components = {{ devnet = {{ cluster = "us-east1", namespace = "devnet", version = "3.0.0" }} }}
+}}
+"#
+        ),
+    );
+    writer.init();
+    writer.apply().ok();
+    let mut w = example_workdir(&mirror, "network_state_read");
+    w.env("TF_VAR_kubeconfig_path", &kc);
+    w.init();
+    w.apply().ok();
+    let out: Value =
+        serde_json::from_str(&w.tf(&["output", "-json"]).ok().stdout).expect("outputs");
+    assert_eq!(out["components"]["value"]["devnet"]["version"], "3.0.0");
+    assert_eq!(out["last_change"]["value"]["changes"], json!(["+ devnet"]));
+    assert!(out["last_change"]["value"]["by"]
+        .as_str()
+        .is_some_and(|b| !b.is_empty()));
+    w.assert_no_changes();
+}
+
 #[test]
 fn network_lock_example_holds_and_releases_the_lease() {
     let mirror = Mirror::testnet();
@@ -586,6 +632,47 @@ fn composition_routes_each_region_to_its_own_cluster() {
     assert_eq!(
         postgres["metadata"]["labels"]["testnet.io/role"],
         "archive-node"
+    );
+
+    // One network lock and one state document across the three regions: the Lease in every
+    // cluster (released after the run, its fencing token grown), and the same document, with
+    // what runs where, in every cluster.
+    let docs: Vec<Value> = readers
+        .iter()
+        .map(|r| {
+            let lease = r
+                .get("/apis/coordination.k8s.io/v1/namespaces/default/leases/testnets")
+                .expect("the network lock's Lease in every region");
+            assert!(
+                lease["spec"]["holderIdentity"].is_null(),
+                "released: {lease}"
+            );
+            assert!(
+                lease["spec"]["leaseTransitions"].as_i64() >= Some(1),
+                "{lease}"
+            );
+            let cm = r
+                .get("/api/v1/namespaces/default/configmaps/testnets-network-state")
+                .expect("the network state in every region");
+            serde_json::from_str(cm["data"]["network-state.json"].as_str().expect("document"))
+                .expect("JSON document")
+        })
+        .collect();
+    assert!(docs.iter().all(|d| d == &docs[0]), "the copies agree");
+    assert_eq!(
+        docs[0]["components"]["berkeley-edge"]["cluster"],
+        "ap-southeast-1"
+    );
+    assert_eq!(docs[0]["components"]["devnet"]["namespace"], "devnet");
+    assert_eq!(docs[0]["history"].as_array().map(Vec::len), Some(1));
+    assert!(
+        docs[0]["fencing_token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("ap-southeast-1=")
+                && t.contains(",europe-west1=")
+                && t.contains(",us-east1=")),
+        "{}",
+        docs[0]["fencing_token"]
     );
 
     // The mounts output gives each role its claims.

@@ -164,6 +164,17 @@ const SC: &str = "storage.k8s.io";
 const COORD: &str = "coordination.k8s.io";
 const CORE: &str = "";
 
+/// A ConfigMap whose data is one byte over the 1 MiB the server allows.
+fn oversized_config_map() -> &'static str {
+    static BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BODY.get_or_init(|| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"k":"{}"}}}}"#,
+            "x".repeat(1024 * 1024 + 1)
+        )
+    })
+}
+
 /// The table. Order matters: later rows use objects earlier rows created.
 fn table() -> Vec<Row> {
     use Want::*;
@@ -320,6 +331,21 @@ fn table() -> Vec<Row> {
         put("replace lease with a stale resourceVersion", "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/lock",
             r#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"lock","resourceVersion":"1"},"spec":{"holderIdentity":"node-b","leaseDurationSeconds":15}}"#)
             .status(409, "Conflict").details("leases", COORD),
+        // ---- ConfigMap (the network-state document)
+        post("create configmap", "/api/v1/namespaces/{ns}/configmaps",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"state"},"data":{"network-state.json":"{}"}}"#)
+            .ok(201),
+        put("replace configmap with a stale resourceVersion", "/api/v1/namespaces/{ns}/configmaps/state",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"state","resourceVersion":"1"},"data":{"network-state.json":"{}"}}"#)
+            .status(409, "Conflict").details("configmaps", CORE),
+        put("replace a configmap that does not exist", "/api/v1/namespaces/{ns}/configmaps/absent",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"absent","resourceVersion":"5"},"data":{"k":"v"}}"#)
+            .status(404, "NotFound").details("configmaps", CORE),
+        post("create configmap with a bad key", "/api/v1/namespaces/{ns}/configmaps",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"badkey"},"data":{"a b":"v"}}"#)
+            .status(422, "Invalid").causes(&[("FieldValueInvalid", "data[a b]")]).details("ConfigMap", CORE),
+        post("create configmap over 1 MiB", "/api/v1/namespaces/{ns}/configmaps", oversized_config_map())
+            .status(422, "Invalid").causes(&[("FieldValueTooLong", "[]")]).details("ConfigMap", CORE),
         put("replace lease without resourceVersion", "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/lock",
             r#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"lock"},"spec":{"holderIdentity":"node-b","leaseDurationSeconds":15}}"#)
             .status(422, "Invalid").causes(&[("FieldValueInvalid", "metadata.resourceVersion")]).details("leases", COORD),

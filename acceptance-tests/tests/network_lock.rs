@@ -65,7 +65,10 @@ output "token" {{ value = data.testnet_network_lock.o.fencing_token }}
     (
         out["holder"]["value"].as_str().map(String::from),
         out["held"]["value"].as_bool().expect("held is a bool"),
-        out["token"]["value"].as_i64().expect("token is a number"),
+        out["token"]["value"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .expect("token is a number in a string"),
     )
 }
 
@@ -200,7 +203,12 @@ fn managed_lock_lifecycle_and_contention() {
             "[{}]",
             s.label
         );
-        assert_eq!(st["fencing_token"].as_i64(), Some(token), "[{}]", s.label);
+        assert_eq!(
+            st["fencing_token"].as_str(),
+            Some(token.to_string().as_str()),
+            "[{}]",
+            s.label
+        );
 
         let bob = workdir(&mirror, s, &ephemeral_config(&name, "bob", "", "true"));
         let r = bob.apply().fails_with("Network lock held by someone else");
@@ -280,8 +288,9 @@ fn wait_timeout_takes_over_an_expired_lease_with_a_larger_fencing_token() {
             ),
         );
         alice.apply().ok();
-        let t0 = alice.resource("testnet_network_lock.l").expect("state")["fencing_token"]
-            .as_i64()
+        let t0: i64 = alice.resource("testnet_network_lock.l").expect("state")["fencing_token"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
             .expect("token");
         let out = tempfile::tempdir().expect("tempdir");
         let seen = out.path().join("seen");

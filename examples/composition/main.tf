@@ -2,6 +2,11 @@
 # its storage classes; `devnet` runs whole in us-east1; `berkeley` runs its producers, archive and
 # SNARK work in europe-west1 and the public-facing roles (seeds, user agents, faucet, echo service)
 # in ap-southeast-1. One provider alias per region, each a context of one kubeconfig.
+#
+# One network lock and one network-state document span all three regions: the `network` provider
+# names each region's cluster in a `cluster` block; every run holds the lock (a Lease in each
+# cluster, held only when held in all three) while the testnets change, and records what runs
+# where in the state document (a ConfigMap in each cluster), fenced by the lock's token.
 
 terraform {
   required_version = ">= 1.10"
@@ -34,6 +39,45 @@ provider "testnet" {
   storage_prices    = var.storage_prices
 }
 
+# The whole network: its own connection is us-east1; the lock and the state document act on the
+# three `cluster` blocks.
+provider "testnet" {
+  alias           = "network"
+  kubeconfig_path = pathexpand(var.kubeconfig_path)
+  kube_context    = var.contexts.us_east1
+
+  cluster {
+    name            = "us-east1"
+    kubeconfig_path = pathexpand(var.kubeconfig_path)
+    kube_context    = var.contexts.us_east1
+  }
+  cluster {
+    name            = "europe-west1"
+    kubeconfig_path = pathexpand(var.kubeconfig_path)
+    kube_context    = var.contexts.europe_west1
+  }
+  cluster {
+    name            = "ap-southeast-1"
+    kubeconfig_path = pathexpand(var.kubeconfig_path)
+    kube_context    = var.contexts.ap_southeast_1
+  }
+}
+
+locals {
+  regions = ["us-east1", "europe-west1", "ap-southeast-1"]
+}
+
+# Held by every plan and apply, in all three clusters at once: a second operator applying through
+# any region waits (up to lock_wait_timeout) or is told who holds it and until when.
+ephemeral "testnet_network_lock" "network" {
+  provider               = testnet.network
+  namespace              = "default"
+  name                   = "testnets"
+  clusters               = local.regions
+  lease_duration_seconds = 120
+  wait_timeout           = var.lock_wait_timeout
+}
+
 module "us_east1" {
   source    = "../modules/region"
   providers = { testnet = testnet.us_east1 }
@@ -61,6 +105,8 @@ module "devnet" {
   providers       = { testnet = testnet.us_east1 }
   network         = "devnet"
   storage_classes = module.us_east1.storage_classes
+  lock            = null # the network lock above covers every region
+  depends_on      = [ephemeral.testnet_network_lock.network]
   claims = {
     runtime-state  = { size = "10Gi" }
     postgres-state = { size = "20Gi" }
@@ -73,12 +119,13 @@ module "devnet" {
   }
 }
 
-# berkeley's lock is a Lease in each of its two clusters: a run holds both while it changes them.
 module "berkeley_core" {
   source          = "../modules/testnet"
   providers       = { testnet = testnet.europe_west1 }
   network         = "berkeley"
   storage_classes = module.europe_west1.storage_classes
+  lock            = null
+  depends_on      = [ephemeral.testnet_network_lock.network]
   roles           = ["archive-node", "block-producer", "seed-node", "snark-coordinator", "snark-worker"]
   claims = {
     runtime-state  = { size = "100Gi" }
@@ -91,8 +138,39 @@ module "berkeley_edge" {
   providers       = { testnet = testnet.ap_southeast_1 }
   network         = "berkeley"
   storage_classes = module.ap_southeast_1.storage_classes
+  lock            = null
+  depends_on      = [ephemeral.testnet_network_lock.network]
   roles           = ["seed-node", "user-agent", "faucet", "echo-service"]
   claims = {
     runtime-state = { size = "100Gi" }
+  }
+}
+
+# What runs where, one copy per cluster, written only under the lock (its token fences out a run
+# whose lock lapsed), with a history of who applied what.
+resource "testnet_network_state" "testnets" {
+  provider      = testnet.network
+  name          = "testnets"
+  clusters      = local.regions
+  fencing_token = ephemeral.testnet_network_lock.network.fencing_token
+  components = {
+    devnet = {
+      cluster   = "us-east1"
+      namespace = module.devnet.namespace
+      roles     = keys(module.devnet.mounts)
+      version   = var.versions.devnet
+    }
+    berkeley-core = {
+      cluster   = "europe-west1"
+      namespace = module.berkeley_core.namespace
+      roles     = keys(module.berkeley_core.mounts)
+      version   = var.versions.berkeley
+    }
+    berkeley-edge = {
+      cluster   = "ap-southeast-1"
+      namespace = module.berkeley_edge.namespace
+      roles     = keys(module.berkeley_edge.mounts)
+      version   = var.versions.berkeley
+    }
   }
 }

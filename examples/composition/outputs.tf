@@ -25,3 +25,12 @@ output "estimated_monthly_cost_usd" {
 output "devnet_snapshot" {
   value = module.devnet.snapshot
 }
+
+# Who last changed the network, and how many applies the state document remembers.
+output "network_state" {
+  value = {
+    updated_by = testnet_network_state.testnets.updated_by
+    updated_at = testnet_network_state.testnets.updated_at
+    applies    = length(testnet_network_state.testnets.history)
+  }
+}

@@ -39,3 +39,21 @@ variable "devnet_state_dir" {
   default     = null
   description = "A devnet node's state directory to publish as a snapshot; null for none."
 }
+
+variable "lock_wait_timeout" {
+  type        = string
+  default     = "2m"
+  description = "How long a run waits for another holder of the network lock, e.g. \"2m\"; \"0s\" fails at once naming the holder."
+}
+
+variable "versions" {
+  type = object({
+    devnet   = string
+    berkeley = string
+  })
+  default = {
+    devnet   = "3.0.0"
+    berkeley = "3.0.0"
+  }
+  description = "The version each testnet runs, recorded in the network-state document."
+}

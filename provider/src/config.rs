@@ -1,5 +1,7 @@
-//! The provider block: how to reach the cluster and where snapshots go by default.
+//! The provider block: how to reach the cluster (and any named `cluster` blocks) and where
+//! snapshots go by default.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -9,7 +11,9 @@ use tfplug::{
 };
 use tokio::sync::OnceCell;
 
-use crate::{network_lock, shared_state_pvc, snapshot_artifact, snapshot_data, storage_class};
+use crate::{
+    network_lock, network_state, shared_state_pvc, snapshot_artifact, snapshot_data, storage_class,
+};
 
 /// What `configure` learned, shared by every resource.
 #[derive(Default)]
@@ -18,6 +22,8 @@ pub struct Settings {
     /// exists): resources then plan with unknowns instead of contacting anything.
     pub known: bool,
     pub connection: cluster::ConnectionConfig,
+    /// The `cluster` blocks, by name: resources with `clusters` act on these.
+    pub named: BTreeMap<String, cluster::ConnectionConfig>,
     pub default_store_url: Option<String>,
     pub store: objstore::StoreConfig,
     /// Endpoint of a GCS emulator, used for `gs://` URLs instead of `store.endpoint`.
@@ -31,6 +37,8 @@ pub struct Settings {
 pub struct Shared {
     settings: Arc<RwLock<Arc<Settings>>>,
     cluster: Arc<RwLock<Arc<OnceCell<cluster::Cluster>>>>,
+    /// One lazily made connection per `cluster` block, replaced on every configure.
+    named: Arc<RwLock<Arc<BTreeMap<String, OnceCell<cluster::Cluster>>>>>,
 }
 
 impl Shared {
@@ -60,6 +68,99 @@ impl Shared {
                 None
             }
         }
+    }
+
+    /// The clusters a resource's `clusters` attribute (at `attr`) names, connected, or the
+    /// provider's own connection (named `""`) when `names` is `None`. Unknown names get a
+    /// diagnostic listing the configured ones.
+    pub async fn members(
+        &self,
+        names: Option<&[String]>,
+        attr: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Vec<cluster::Member>> {
+        let Some(names) = names else {
+            let c = self.cluster(diags).await?;
+            return Some(vec![cluster::Member {
+                name: String::new(),
+                cluster: c,
+            }]);
+        };
+        if !self.check_cluster_names(names, attr, diags) {
+            return None;
+        }
+        let settings = self.settings();
+        let cells = self.named.read().ok()?.clone();
+        let mut out = Vec::new();
+        for n in names {
+            let (Some(cell), Some(cfg)) = (cells.get(n), settings.named.get(n)) else {
+                continue;
+            };
+            match cell.get_or_try_init(|| cluster::connect(cfg)).await {
+                Ok(c) => out.push(cluster::Member {
+                    name: n.clone(),
+                    cluster: c.clone(),
+                }),
+                Err(e) => {
+                    let mut inner = Diagnostics::new();
+                    crate::convert::cluster_error(&e, None, &mut inner);
+                    for d in inner.iter() {
+                        diags.attr_error(
+                            tfplug::AttributePath::attr(attr),
+                            format!("{} (cluster {n:?})", d.summary),
+                            format!("The `cluster` block {n:?} of the provider: {}", d.detail),
+                        );
+                    }
+                }
+            }
+        }
+        (out.len() == names.len()).then_some(out)
+    }
+
+    /// Plan-time check that every name in `clusters` has a `cluster` block. False (with a
+    /// diagnostic on `attr`) otherwise, or while the provider configuration is unknown.
+    pub fn check_cluster_names(
+        &self,
+        names: &[String],
+        attr: &str,
+        diags: &mut Diagnostics,
+    ) -> bool {
+        let settings = self.settings();
+        if !settings.known {
+            diags.error(
+                "Provider configuration not known yet",
+                "The testnet provider's connection settings depend on values known only after apply. Apply the resources they depend on first.",
+            );
+            return false;
+        }
+        let unknown: Vec<&String> = names
+            .iter()
+            .filter(|n| !settings.named.contains_key(*n))
+            .collect();
+        if unknown.is_empty() {
+            return true;
+        }
+        let configured: Vec<String> = settings.named.keys().map(|k| format!("{k:?}")).collect();
+        diags.attr_error(
+            tfplug::AttributePath::attr(attr),
+            "Unknown cluster name",
+            format!(
+                "{} {} not configured. Allowed: the names of the provider's `cluster` blocks ({}).",
+                unknown
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if unknown.len() == 1 { "is" } else { "are" },
+                if configured.is_empty() {
+                    "there are none: add `cluster { name = \"...\" ... }` blocks to the provider"
+                        .to_string()
+                } else {
+                    configured.join(", ")
+                }
+            ),
+        );
+        false
     }
 
     /// Resolves a resource's `store_url` (or the provider's default) into an open store.
@@ -104,6 +205,72 @@ fn conn_attr(name: &str, doc: &str) -> Attribute {
     Attribute::string(name).optional().describe(doc)
 }
 
+fn exec_block() -> NestedBlock {
+    NestedBlock::new(
+        "exec",
+        BlockNesting::List,
+        Block::new()
+            .describe(
+                "An exec credential plugin, e.g. `gke-gcloud-auth-plugin` or `aws eks get-token`.",
+            )
+            .attr(
+                Attribute::string("api_version")
+                    .required()
+                    .describe("e.g. `client.authentication.k8s.io/v1beta1`."),
+            )
+            .attr(Attribute::string("command").required())
+            .attr(Attribute::string_list("args").optional())
+            .attr(Attribute::string_map("env").optional()),
+    )
+    .max_items(1)
+}
+
+/// The connection attributes of the provider block, which every `cluster` block repeats.
+fn connection_attrs(block: Block) -> Block {
+    block
+        .attr(conn_attr("kubeconfig_path", "Path to a kubeconfig file. Defaults to `KUBECONFIG` (colon-separated list), then `~/.kube/config`."))
+        .attr(conn_attr("kube_context", "Context of the kubeconfig to use. Defaults to `TESTNET_KUBE_CONTEXT`, then the kubeconfig's current context."))
+        .attr(conn_attr("host", "API server URL, e.g. `https://1.2.3.4`. Defaults to `TESTNET_KUBE_HOST`. Takes precedence over the kubeconfig."))
+        .attr(conn_attr("token", "Bearer token. Defaults to `TESTNET_KUBE_TOKEN`.").sensitive())
+        .attr(conn_attr("cluster_ca_certificate", "PEM-encoded CA certificate of the API server."))
+        .attr(conn_attr("client_certificate", "PEM-encoded client certificate for TLS authentication."))
+        .attr(conn_attr("client_key", "PEM-encoded client key for TLS authentication.").sensitive())
+        .attr(Attribute::bool("insecure").optional().describe("Skip verification of the API server's certificate. For test clusters only."))
+        .block(exec_block())
+}
+
+/// A `ConnectionConfig` from the provider block or one `cluster` block.
+fn connection_of(config: &Value) -> cluster::ConnectionConfig {
+    let s = |k: &str| config.get(k).as_str().map(str::to_string);
+    let exec = config
+        .get("exec")
+        .elements()
+        .first()
+        .map(|e| cluster::ExecConfig {
+            api_version: e
+                .get("api_version")
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            command: e.get("command").as_str().unwrap_or_default().to_string(),
+            args: e.get("args").to_string_vec(),
+            env: e.get("env").to_string_map().into_iter().collect(),
+        });
+    cluster::ConnectionConfig {
+        kubeconfig_paths: s("kubeconfig_path")
+            .map(|p| vec![p.into()])
+            .unwrap_or_default(),
+        context: s("kube_context"),
+        host: s("host"),
+        token: s("token"),
+        cluster_ca_certificate: s("cluster_ca_certificate"),
+        client_certificate: s("client_certificate"),
+        client_key: s("client_key"),
+        insecure: config.get("insecure").as_bool().unwrap_or(false),
+        exec,
+    }
+}
+
 #[async_trait]
 impl Provider for TestnetProvider {
     fn type_name(&self) -> &'static str {
@@ -112,16 +279,8 @@ impl Provider for TestnetProvider {
 
     fn schema(&self) -> Schema {
         Schema::new(
-            Block::new()
-                .describe("Kubernetes storage, shared-state claims, network locks and verified snapshots for blockchain testnets.")
-                .attr(conn_attr("kubeconfig_path", "Path to a kubeconfig file. Defaults to `KUBECONFIG` (colon-separated list), then `~/.kube/config`."))
-                .attr(conn_attr("kube_context", "Context of the kubeconfig to use. Defaults to `TESTNET_KUBE_CONTEXT`, then the kubeconfig's current context."))
-                .attr(conn_attr("host", "API server URL, e.g. `https://1.2.3.4`. Defaults to `TESTNET_KUBE_HOST`. Takes precedence over the kubeconfig."))
-                .attr(conn_attr("token", "Bearer token. Defaults to `TESTNET_KUBE_TOKEN`.").sensitive())
-                .attr(conn_attr("cluster_ca_certificate", "PEM-encoded CA certificate of the API server."))
-                .attr(conn_attr("client_certificate", "PEM-encoded client certificate for TLS authentication."))
-                .attr(conn_attr("client_key", "PEM-encoded client key for TLS authentication.").sensitive())
-                .attr(Attribute::bool("insecure").optional().describe("Skip verification of the API server's certificate. For test clusters only."))
+            connection_attrs(Block::new()
+                .describe("Kubernetes storage, shared-state claims, network locks and verified snapshots for blockchain testnets."))
                 .attr(conn_attr(
                     "default_store_url",
                     "Store for snapshot artifacts when a resource sets no `store_url`: `file:///dir`, `s3://bucket/prefix` or `gs://bucket/prefix`.",
@@ -157,52 +316,49 @@ impl Provider for TestnetProvider {
                         ),
                 )
                 .attr(conn_attr("gcs_endpoint", "Custom GCS endpoint (emulators). Defaults to `STORAGE_EMULATOR_HOST`."))
-                .block(
-                    NestedBlock::new(
-                        "exec",
-                        BlockNesting::List,
+                .block(NestedBlock::new(
+                    "cluster",
+                    BlockNesting::List,
+                    connection_attrs(
                         Block::new()
-                            .describe("An exec credential plugin, e.g. `gke-gcloud-auth-plugin` or `aws eks get-token`.")
-                            .attr(Attribute::string("api_version").required().describe("e.g. `client.authentication.k8s.io/v1beta1`."))
-                            .attr(Attribute::string("command").required())
-                            .attr(Attribute::string_list("args").optional())
-                            .attr(Attribute::string_map("env").optional()),
-                    )
-                    .max_items(1),
-                ),
+                            .describe("A named cluster besides the provider's own connection (one per region, say). Resources that take `clusters` (the network lock, the network state) act on the clusters named there; without `clusters` they use the provider's own connection.")
+                            .attr(Attribute::string("name").required().describe("The name resources use in `clusters`, e.g. `us`. Unique among the `cluster` blocks.")),
+                    ),
+                )),
         )
+    }
+
+    async fn validate(&self, _ctx: &Context, config: &Value, diags: &mut Diagnostics) {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, b) in config.get("cluster").elements().iter().enumerate() {
+            let Some(name) = b.get("name").as_str() else {
+                continue;
+            };
+            let path = tfplug::AttributePath::attr("cluster")
+                .then_index(i as i64)
+                .then_attr("name");
+            if name.is_empty() {
+                diags.attr_error(path, "Invalid cluster name", "The `name` of a `cluster` block is empty. Allowed: a non-empty name such as \"us\", unique among the cluster blocks.");
+            } else if !seen.insert(name.to_string()) {
+                diags.attr_error(path, "Duplicate cluster name", format!("Two `cluster` blocks are named {name:?}. Each cluster block needs its own name."));
+            }
+        }
     }
 
     async fn configure(&self, _ctx: &Context, config: &Value, _diags: &mut Diagnostics) {
         let known = config.is_wholly_known();
         let s = |k: &str| config.get(k).as_str().map(str::to_string);
-        let exec = config
-            .get("exec")
+        let connection = connection_of(config);
+        let named: BTreeMap<String, cluster::ConnectionConfig> = config
+            .get("cluster")
             .elements()
-            .first()
-            .map(|e| cluster::ExecConfig {
-                api_version: e
-                    .get("api_version")
+            .iter()
+            .filter_map(|b| {
+                b.get("name")
                     .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                command: e.get("command").as_str().unwrap_or_default().to_string(),
-                args: e.get("args").to_string_vec(),
-                env: e.get("env").to_string_map().into_iter().collect(),
-            });
-        let connection = cluster::ConnectionConfig {
-            kubeconfig_paths: s("kubeconfig_path")
-                .map(|p| vec![p.into()])
-                .unwrap_or_default(),
-            context: s("kube_context"),
-            host: s("host"),
-            token: s("token"),
-            cluster_ca_certificate: s("cluster_ca_certificate"),
-            client_certificate: s("client_certificate"),
-            client_key: s("client_key"),
-            insecure: config.get("insecure").as_bool().unwrap_or(false),
-            exec,
-        };
+                    .map(|n| (n.to_string(), connection_of(b)))
+            })
+            .collect();
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let store = objstore::StoreConfig {
             endpoint: s("s3_endpoint")
@@ -237,6 +393,7 @@ impl Provider for TestnetProvider {
             known,
             storage_prices,
             connection,
+            named: named.clone(),
             default_store_url: s("default_store_url"),
             store,
             gcs_endpoint,
@@ -247,6 +404,9 @@ impl Provider for TestnetProvider {
         if let Ok(mut g) = self.shared.cluster.write() {
             *g = Arc::new(OnceCell::new());
         }
+        if let Ok(mut g) = self.shared.named.write() {
+            *g = Arc::new(named.keys().map(|k| (k.clone(), OnceCell::new())).collect());
+        }
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
@@ -254,6 +414,7 @@ impl Provider for TestnetProvider {
             Arc::new(storage_class::StorageClass(self.shared.clone())),
             Arc::new(shared_state_pvc::SharedStatePvc(self.shared.clone())),
             Arc::new(network_lock::ManagedLock(self.shared.clone())),
+            Arc::new(network_state::NetworkState(self.shared.clone())),
             Arc::new(snapshot_artifact::SnapshotArtifact(self.shared.clone())),
         ]
     }
@@ -261,6 +422,7 @@ impl Provider for TestnetProvider {
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         vec![
             Arc::new(network_lock::LockData(self.shared.clone())),
+            Arc::new(network_state::NetworkStateData(self.shared.clone())),
             Arc::new(snapshot_data::Snapshot(self.shared.clone())),
         ]
     }

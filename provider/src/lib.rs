@@ -4,9 +4,11 @@
 //! typed errors to diagnostics. A library as well as a binary so that tools beside the plugin
 //! (the registry docs generator, `testnet-docs`) read the very schemas Terraform is served.
 
+mod clusters;
 mod config;
 mod convert;
 mod network_lock;
+mod network_state;
 mod shared_state_pvc;
 mod snapshot_artifact;
 mod snapshot_data;

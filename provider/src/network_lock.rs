@@ -1,19 +1,21 @@
 //! `testnet_network_lock`: the network-state lock (a Kubernetes Lease) as an ephemeral resource
 //! (held for one Terraform run), a managed resource (held across runs until destroyed or expired)
-//! and a data source (who holds it now).
+//! and a data source (who holds it now). With `clusters`, one Lease per named cluster, held only
+//! when held in all of them (the arithmetic is `cluster::span`'s).
 
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use cluster::{LockError, LockRequest, LockState, ReleaseOutcome, Timestamp};
+use cluster::{FencingToken, LockRequest, LockState, Member, ReleaseOutcome, SpanState, Timestamp};
 use tfplug::schema::validators::{from_fn, int_range};
 use tfplug::{
     Attribute, AttributePath, Block, Context, DataSource, Diagnostics, EphemeralResource, Opened,
-    Private, Resource, Schema, Value,
+    PlanChange, Private, Resource, Schema, Value,
 };
 
+use crate::clusters::{clusters_attr, names, span_error};
 use crate::config::Shared;
-use crate::convert::{cluster_error, parse_duration};
+use crate::convert::parse_duration;
 
 pub struct ManagedLock(pub Shared);
 pub struct LockData(pub Shared);
@@ -30,31 +32,40 @@ enum Kind {
 
 fn schema(kind: Kind) -> Schema {
     let what = match kind {
-        Kind::Managed => "Holds the network-state lock (a `coordination.k8s.io/v1` Lease) from create until destroy. If the lease expires (nobody applied within `lease_duration_seconds`) or someone else takes it, the next plan re-creates it. Any apply with changes renews it.",
-        Kind::Ephemeral => "Holds the network-state lock (a `coordination.k8s.io/v1` Lease) for the duration of one Terraform run: acquired when opened, renewed at about half the lease duration, released when the run ends.",
-        Kind::Data => "Reads the network-state lock (a `coordination.k8s.io/v1` Lease) without taking it.",
+        Kind::Managed => "Holds the network-state lock (a `coordination.k8s.io/v1` Lease, one per cluster with `clusters`) from create until destroy. If the lease expires (nobody applied within `lease_duration_seconds`) or someone else takes it in any cluster, the next plan re-creates it. Any apply with changes renews it.",
+        Kind::Ephemeral => "Holds the network-state lock (a `coordination.k8s.io/v1` Lease, one per cluster with `clusters`) for the duration of one Terraform run: acquired when opened, renewed at about half the lease duration, released when the run ends.",
+        Kind::Data => "Reads the network-state lock (a `coordination.k8s.io/v1` Lease, one per cluster with `clusters`) without taking it.",
     };
     let mut ns = Attribute::string("namespace")
         .required()
-        .describe("Kubernetes namespace of the Lease.");
+        .describe("Kubernetes namespace of the Lease (the same in every cluster).");
     let mut name = Attribute::string("name")
         .required()
         .describe("Name of the Lease, usually the testnet's name. One holder at a time per name.");
+    let mut clusters = clusters_attr(match kind {
+        Kind::Data => "whose Leases to read",
+        _ => "to hold the lock in: the lock is held only when the Lease is held in every one of them, taken in sorted name order so that two contenders cannot deadlock",
+    });
     if kind == Kind::Managed {
         ns = ns.requires_replace();
         name = name.requires_replace();
+        clusters = clusters.requires_replace();
     }
-    let mut block = Block::new().describe(what).attr(ns).attr(name);
+    let mut block = Block::new()
+        .describe(what)
+        .attr(ns)
+        .attr(name)
+        .attr(clusters);
     if kind == Kind::Data {
         return Schema::new(
             block
-                .attr(Attribute::string("holder").computed().describe("Current holder; null when the lock is free (never taken or released). An expired holder is still shown here; see `held`."))
-                .attr(Attribute::bool("held").computed().describe("True when someone holds the lock and the lease has not expired."))
+                .attr(Attribute::string("holder").computed().describe("The holder named by the Lease in every cluster; null when the lock is free (never taken or released) anywhere or the clusters name different holders. An expired holder is still shown here; see `held`."))
+                .attr(Attribute::bool("held").computed().describe("True when one holder holds a live Lease in every cluster (judged by each API server's clock)."))
                 .attr(Attribute::number("lease_duration_seconds").computed().describe("Lease duration the holder asked for."))
-                .attr(Attribute::string("acquired_at").computed().describe("When the current holder took the lock (RFC 3339); null when free."))
-                .attr(Attribute::string("renewed_at").computed().describe("Last renewal (RFC 3339); null when free."))
-                .attr(Attribute::string("expires_at").computed().describe("When the lock lapses unless renewed (RFC 3339); null when free."))
-                .attr(Attribute::number("fencing_token").computed().describe("`leaseTransitions`: grows with every change of holder. Pass it to writers of the network state so a stale holder's writes can be refused. 0 when the Lease does not exist.")),
+                .attr(Attribute::string("acquired_at").computed().describe("When the current holder took the lock (RFC 3339; the latest of the clusters); null when free."))
+                .attr(Attribute::string("renewed_at").computed().describe("Last renewal (RFC 3339; the oldest of the clusters); null when free."))
+                .attr(Attribute::string("expires_at").computed().describe("When the lock lapses unless renewed (RFC 3339; the first of the clusters); null when free."))
+                .attr(Attribute::string("fencing_token").computed().describe(FENCING_DOC)),
         );
     }
     let mut holder = Attribute::string("holder")
@@ -83,12 +94,14 @@ fn schema(kind: Kind) -> Schema {
     let mut acquired = Attribute::string("acquired_at")
         .computed()
         .describe("When this holder took the lock (RFC 3339).");
-    let mut token = Attribute::number("fencing_token").computed().describe("`leaseTransitions` when taken: grows with every change of holder. Pass it to writers of the network state so a stale holder's writes can be refused.");
+    let mut token = Attribute::string("fencing_token")
+        .computed()
+        .describe(FENCING_DOC);
     if kind == Kind::Managed {
         acquired = acquired.use_state_for_unknown();
         token = token.use_state_for_unknown();
     }
-    Schema::new(
+    let s = Schema::new(
         block
             .attr(acquired)
             .attr(
@@ -99,11 +112,19 @@ fn schema(kind: Kind) -> Schema {
             .attr(
                 Attribute::string("expires_at")
                     .computed()
-                    .describe("When the lock lapses unless renewed (RFC 3339)."),
+                    .describe("When the lock lapses unless renewed (RFC 3339; with several clusters the first lapse)."),
             )
             .attr(token),
-    )
+    );
+    if kind == Kind::Managed {
+        // 1: `fencing_token` became a string and `clusters` appeared.
+        s.version(1)
+    } else {
+        s
+    }
 }
+
+const FENCING_DOC: &str = "The Leases' `leaseTransitions`, which grow with every change of holder: `\"7\"` for the provider's own connection, `\"asia=2,eu=5,us=3\"` (sorted by cluster name) with `clusters`. Pass it to `testnet_network_state` (or any writer of the network state) so that a stale holder's writes are refused.";
 
 fn ts(t: Option<Timestamp>) -> Value {
     Value::opt_string(t.map(|t| t.to_string()))
@@ -155,86 +176,97 @@ fn request(
     Some(req)
 }
 
-fn lock_error(e: &LockError, diags: &mut Diagnostics) {
-    match e {
-        LockError::Held { namespace, name, holder, acquired_at, expires_at, retry_after } => diags.attr_error(
-            AttributePath::attr("name"),
-            "Network lock held by someone else",
-            format!(
-                "The lock {namespace}/{name} is held by {holder:?} (acquired at {}, expires at {expires_at} unless renewed). Retry after {} minute(s), ask {holder:?} to release it, or set wait_timeout to wait for it.",
-                acquired_at.map(|t| t.to_string()).unwrap_or_else(|| "an unknown time".into()),
-                retry_after.as_secs().div_ceil(60).max(1),
-            ),
-        ),
-        LockError::Lost { namespace, name, holder } => diags.error(
-            "Network lock lost",
-            format!(
-                "The lock {namespace}/{name} is no longer ours: it is now {}. Whatever relied on holding it may have raced with the new holder.",
-                holder.as_deref().map(|h| format!("held by {h:?}")).unwrap_or_else(|| "free".into())
-            ),
-        ),
-        LockError::Invalid(m) => diags.error("Invalid network lock request", m.clone()),
-        LockError::Cancelled { namespace, name } => diags.error("Interrupted", format!("Waiting for the lock {namespace}/{name} was cancelled.")),
-        LockError::Cluster(c) => cluster_error(c, None, diags),
-    }
-}
-
-/// Full state for the managed/ephemeral schema from what the server wrote.
-fn held_value(config: &Value, s: &LockState) -> Value {
+/// Full state for the managed/ephemeral schema from what the servers wrote.
+fn held_value(config: &Value, s: &SpanState) -> Value {
     Value::object([
         ("namespace", Value::string(&s.namespace)),
         ("name", Value::string(&s.name)),
-        ("holder", Value::opt_string(s.holder.clone())),
+        ("clusters", config.get("clusters").clone()),
+        ("holder", Value::string(&s.holder)),
         (
             "lease_duration_seconds",
-            Value::int(i64::from(s.lease_duration_seconds)),
+            Value::int(i64::from(s.lease_duration_seconds())),
         ),
         ("wait_timeout", config.get("wait_timeout").clone()),
-        ("acquired_at", ts(s.acquired_at)),
-        ("renewed_at", ts(s.renewed_at)),
-        ("expires_at", ts(s.expires_at)),
-        ("fencing_token", Value::int(i64::from(s.fencing_token))),
+        ("acquired_at", ts(s.acquired_at())),
+        ("renewed_at", ts(s.renewed_at())),
+        ("expires_at", ts(s.expires_at())),
+        (
+            "fencing_token",
+            Value::string(s.fencing_token().to_string()),
+        ),
     ])
 }
 
-/// The `LockState` renew/release need (they check namespace, name, holder, fencing token).
-fn state_from(v: &Value) -> LockState {
-    LockState {
-        namespace: v.get("namespace").as_str().unwrap_or_default().to_string(),
-        name: v.get("name").as_str().unwrap_or_default().to_string(),
-        holder: v.get("holder").as_str().map(str::to_string),
-        acquired_at: None,
-        renewed_at: None,
-        expires_at: None,
-        lease_duration_seconds: v
-            .get("lease_duration_seconds")
-            .as_i64()
-            .and_then(|d| i32::try_from(d).ok())
-            .unwrap_or(0),
-        fencing_token: v
-            .get("fencing_token")
-            .as_i64()
-            .and_then(|d| i32::try_from(d).ok())
-            .unwrap_or(0),
-        resource_version: String::new(),
+/// The `SpanState` renew/release need (namespace, name, holder, each cluster's fencing token),
+/// from the parts state or private data keep.
+fn span_from(
+    namespace: &str,
+    name: &str,
+    holder: Option<&str>,
+    duration: i64,
+    token: &str,
+) -> SpanState {
+    let token: FencingToken = token.parse().unwrap_or_default();
+    SpanState {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        holder: holder.unwrap_or_default().to_string(),
+        leases: token
+            .0
+            .into_iter()
+            .map(|(c, t)| {
+                (
+                    c,
+                    LockState {
+                        namespace: namespace.to_string(),
+                        name: name.to_string(),
+                        holder: holder.map(str::to_string),
+                        acquired_at: None,
+                        renewed_at: None,
+                        expires_at: None,
+                        lease_duration_seconds: i32::try_from(duration).unwrap_or(0),
+                        fencing_token: i32::try_from(t).unwrap_or(i32::MAX),
+                        resource_version: String::new(),
+                    },
+                )
+            })
+            .collect(),
     }
 }
 
-async fn release(c: &cluster::Cluster, s: &LockState, diags: &mut Diagnostics) {
-    match c.release(s).await {
-        Ok(ReleaseOutcome::Cleared) | Ok(ReleaseOutcome::AlreadyGone) => {}
-        Ok(ReleaseOutcome::NotOurs { holder }) => diags.warning(
-            "Network lock was no longer ours",
-            format!(
-                "The lock {}/{} expired and is now {}; it was left alone.",
-                s.namespace,
-                s.name,
-                holder
-                    .map(|h| format!("held by {h:?}"))
-                    .unwrap_or_else(|| "free".into())
+fn state_from(v: &Value) -> SpanState {
+    span_from(
+        v.get("namespace").as_str().unwrap_or_default(),
+        v.get("name").as_str().unwrap_or_default(),
+        v.get("holder").as_str(),
+        v.get("lease_duration_seconds").as_i64().unwrap_or(0),
+        v.get("fencing_token").as_str().unwrap_or_default(),
+    )
+}
+
+async fn release(members: &[Member], s: &SpanState, diags: &mut Diagnostics) {
+    for (c, outcome) in cluster::release_span(members, s).await {
+        match outcome {
+            Ok(ReleaseOutcome::Cleared) | Ok(ReleaseOutcome::AlreadyGone) => {}
+            Ok(ReleaseOutcome::NotOurs { holder }) => diags.warning(
+                "Network lock was no longer ours",
+                format!(
+                    "The lock {}/{}{} expired and is now {}; it was left alone.",
+                    s.namespace,
+                    s.name,
+                    if c.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in cluster {c:?}")
+                    },
+                    holder
+                        .map(|h| format!("held by {h:?}"))
+                        .unwrap_or_else(|| "free".into())
+                ),
             ),
-        ),
-        Err(e) => lock_error(&e, diags),
+            Err(e) => span_error(&e, diags),
+        }
     }
 }
 
@@ -246,6 +278,17 @@ impl Resource for ManagedLock {
     fn schema(&self) -> Schema {
         schema(Kind::Managed)
     }
+    async fn modify_plan(&self, _ctx: &Context, plan: &mut PlanChange, diags: &mut Diagnostics) {
+        if plan.is_destroy() {
+            return;
+        }
+        // With the provider configuration still unknown (its cluster created in the same run) the
+        // names are checked when the resource is applied.
+        let checkable = plan.config.get("clusters").is_wholly_known() && self.0.settings().known;
+        if let Some(n) = names(&plan.config).filter(|_| checkable) {
+            self.0.check_cluster_names(&n, "clusters", diags);
+        }
+    }
     async fn create(
         &self,
         ctx: &Context,
@@ -255,17 +298,20 @@ impl Resource for ManagedLock {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let req = request(planned, None, diags)?;
-        let c = self.0.cluster(diags).await?;
-        match c.acquire(&req, &ctx.cancel).await {
+        let members = self
+            .0
+            .members(names(planned).as_deref(), "clusters", diags)
+            .await?;
+        match cluster::acquire_span(&members, &req, &ctx.cancel).await {
             Ok(s) => Some(held_value(config, &s)),
             Err(e) => {
-                lock_error(&e, diags);
+                span_error(&e, diags);
                 None
             }
         }
     }
-    /// Keeps the lock in state only while it is still ours and live; otherwise it drops out of
-    /// state so the next plan re-creates (re-acquires) it.
+    /// Keeps the lock in state only while it is still ours and live in every cluster; otherwise
+    /// it drops out of state so the next plan re-creates (re-acquires) it.
     async fn read(
         &self,
         _ctx: &Context,
@@ -273,23 +319,34 @@ impl Resource for ManagedLock {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let c = self.0.cluster(diags).await?;
+        let members = self
+            .0
+            .members(names(state).as_deref(), "clusters", diags)
+            .await?;
         let mine = state_from(state);
-        let now = match c.read(&mine.namespace, &mine.name).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return None,
+        let readings = match cluster::read_span(&members, &mine.namespace, &mine.name).await {
+            Ok(r) => r,
             Err(e) => {
-                cluster_error(&e, None, diags);
+                span_error(&e, diags);
                 return None;
             }
         };
-        let imported = mine.holder.is_none();
-        let live = now.expires_at.is_some_and(|x| x > Timestamp::now());
-        let ours =
-            imported || (now.holder == mine.holder && now.fencing_token == mine.fencing_token);
-        if now.holder.is_none() || !live || !ours {
+        let current = |holder: &str| SpanState {
+            holder: holder.to_string(),
+            leases: readings
+                .iter()
+                .filter_map(|r| r.state.clone().map(|s| (r.cluster.clone(), s)))
+                .collect(),
+            ..mine.clone()
+        };
+        let now = if state.get("holder").is_null() {
+            // Imported: adopt the live holder, if one holds every cluster.
+            current(cluster::span_holder(&readings)?)
+        } else if cluster::still_ours(&mine, &readings) {
+            current(&mine.holder)
+        } else {
             return None;
-        }
+        };
         let mut v = held_value(state, &now);
         if state.get("wait_timeout").is_null() {
             v.set("wait_timeout", Value::Null);
@@ -305,27 +362,30 @@ impl Resource for ManagedLock {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let c = self.0.cluster(diags).await?;
+        let members = self
+            .0
+            .members(names(prior).as_deref(), "clusters", diags)
+            .await?;
         let mine = state_from(prior);
-        let mut s = match c.renew(&mine).await {
+        let mut s = match cluster::renew_span(&members, &mine).await {
             Ok(s) => s,
             Err(e) => {
-                lock_error(&e, diags);
+                span_error(&e, diags);
                 return None;
             }
         };
         // renew keeps the duration; re-acquiring as the current holder also writes the new one.
-        if i64::from(s.lease_duration_seconds)
+        if i64::from(s.lease_duration_seconds())
             != planned
                 .get("lease_duration_seconds")
                 .as_i64()
                 .unwrap_or(DEFAULT_LEASE_SECONDS)
         {
             let req = request(planned, prior.get("holder").into(), diags)?;
-            s = match c.acquire(&req, &ctx.cancel).await {
+            s = match cluster::acquire_span(&members, &req, &ctx.cancel).await {
                 Ok(s) => s,
                 Err(e) => {
-                    lock_error(&e, diags);
+                    span_error(&e, diags);
                     return None;
                 }
             };
@@ -339,12 +399,17 @@ impl Resource for ManagedLock {
         _private: &Private,
         diags: &mut Diagnostics,
     ) {
-        let Some(c) = self.0.cluster(diags).await else {
+        let Some(members) = self
+            .0
+            .members(names(prior).as_deref(), "clusters", diags)
+            .await
+        else {
             return;
         };
-        release(&c, &state_from(prior), diags).await;
+        release(&members, &state_from(prior), diags).await;
     }
-    /// `namespace/name`: adopts the live holder; a free or expired lock drops out of state.
+    /// `namespace/name`: adopts the live holder of the provider's own connection; a free or
+    /// expired lock drops out of state.
     async fn import(&self, _ctx: &Context, id: &str, diags: &mut Diagnostics) -> Option<Value> {
         let Some((ns, name)) = id
             .split_once('/')
@@ -359,13 +424,61 @@ impl Resource for ManagedLock {
         Some(Value::object([
             ("namespace", Value::string(ns)),
             ("name", Value::string(name)),
+            ("clusters", Value::Null),
             ("holder", Value::Null),
             ("lease_duration_seconds", Value::int(DEFAULT_LEASE_SECONDS)),
             ("wait_timeout", Value::Null),
             ("acquired_at", Value::Null),
             ("renewed_at", Value::Null),
             ("expires_at", Value::Null),
-            ("fencing_token", Value::int(0)),
+            ("fencing_token", Value::string("0")),
+        ]))
+    }
+    /// Version 0 had a numeric `fencing_token` and no `clusters`.
+    async fn upgrade_state(
+        &self,
+        _ctx: &Context,
+        version: i64,
+        state: serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        if version != 0 {
+            diags.error(
+                "Unsupported state version",
+                format!("testnet_network_lock cannot upgrade state from schema version {version}; this provider knows versions 0 and 1."),
+            );
+            return None;
+        }
+        let s =
+            |k: &str| Value::opt_string(state.get(k).and_then(|v| v.as_str()).map(str::to_string));
+        Some(Value::object([
+            ("namespace", s("namespace")),
+            ("name", s("name")),
+            ("clusters", Value::Null),
+            ("holder", s("holder")),
+            (
+                "lease_duration_seconds",
+                Value::int(
+                    state
+                        .get("lease_duration_seconds")
+                        .and_then(|v| v.as_i64())
+                        .unwrap_or(DEFAULT_LEASE_SECONDS),
+                ),
+            ),
+            ("wait_timeout", s("wait_timeout")),
+            ("acquired_at", s("acquired_at")),
+            ("renewed_at", s("renewed_at")),
+            ("expires_at", s("expires_at")),
+            (
+                "fencing_token",
+                Value::string(
+                    state
+                        .get("fencing_token")
+                        .and_then(|v| v.as_i64())
+                        .unwrap_or(0)
+                        .to_string(),
+                ),
+            ),
         ]))
     }
 }
@@ -379,44 +492,85 @@ impl DataSource for LockData {
         schema(Kind::Data)
     }
     async fn read(&self, _ctx: &Context, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
-        let c = self.0.cluster(diags).await?;
+        let members = self
+            .0
+            .members(names(config).as_deref(), "clusters", diags)
+            .await?;
         let ns = config
             .get("namespace")
             .as_str()
             .unwrap_or_default()
             .to_string();
         let name = config.get("name").as_str().unwrap_or_default().to_string();
-        let s = match c.read(&ns, &name).await {
-            Ok(s) => s,
+        let readings = match cluster::read_span(&members, &ns, &name).await {
+            Ok(r) => r,
             Err(e) => {
-                cluster_error(&e, None, diags);
+                span_error(&e, diags);
                 return None;
             }
         };
-        let held = s.as_ref().is_some_and(|s| {
-            s.holder.is_some() && s.expires_at.is_some_and(|x| x > Timestamp::now())
-        });
+        let states: Vec<&LockState> = readings.iter().filter_map(|r| r.state.as_ref()).collect();
+        let complete = states.len() == readings.len();
+        let holder = states
+            .first()
+            .and_then(|s| s.holder.clone())
+            .filter(|h| complete && states.iter().all(|s| s.holder.as_deref() == Some(h)));
+        let token = FencingToken(
+            readings
+                .iter()
+                .map(|r| {
+                    (
+                        r.cluster.clone(),
+                        r.state
+                            .as_ref()
+                            .map(|s| i64::from(s.fencing_token))
+                            .unwrap_or(0),
+                    )
+                })
+                .collect(),
+        );
+        let known = holder.is_some();
         Some(Value::object([
             ("namespace", Value::string(ns)),
             ("name", Value::string(name)),
+            ("clusters", config.get("clusters").clone()),
+            ("holder", Value::opt_string(holder)),
             (
-                "holder",
-                Value::opt_string(s.as_ref().and_then(|s| s.holder.clone())),
+                "held",
+                Value::Bool(cluster::span_holder(&readings).is_some()),
             ),
-            ("held", Value::Bool(held)),
             (
                 "lease_duration_seconds",
-                s.as_ref()
+                states
+                    .first()
                     .map(|s| Value::int(i64::from(s.lease_duration_seconds)))
                     .unwrap_or(Value::Null),
             ),
-            ("acquired_at", ts(s.as_ref().and_then(|s| s.acquired_at))),
-            ("renewed_at", ts(s.as_ref().and_then(|s| s.renewed_at))),
-            ("expires_at", ts(s.as_ref().and_then(|s| s.expires_at))),
             (
-                "fencing_token",
-                Value::int(s.as_ref().map(|s| i64::from(s.fencing_token)).unwrap_or(0)),
+                "acquired_at",
+                ts(states
+                    .iter()
+                    .filter_map(|s| s.acquired_at)
+                    .max()
+                    .filter(|_| known)),
             ),
+            (
+                "renewed_at",
+                ts(states
+                    .iter()
+                    .filter_map(|s| s.renewed_at)
+                    .min()
+                    .filter(|_| known)),
+            ),
+            (
+                "expires_at",
+                ts(states
+                    .iter()
+                    .filter_map(|s| s.expires_at)
+                    .min()
+                    .filter(|_| known)),
+            ),
+            ("fencing_token", Value::string(token.to_string())),
         ]))
     }
 }
@@ -427,43 +581,47 @@ fn renew_at(lease_seconds: i32) -> SystemTime {
         + Duration::from_millis(u64::try_from(lease_seconds.max(1)).unwrap_or(1) * 500)
 }
 
-fn to_private(s: &LockState) -> Private {
+fn to_private(config: &Value, s: &SpanState) -> Private {
     let mut p = Private::default();
     p.set("namespace", serde_json::json!(s.namespace));
     p.set("name", serde_json::json!(s.name));
     p.set("holder", serde_json::json!(s.holder));
     p.set(
         "lease_duration_seconds",
-        serde_json::json!(s.lease_duration_seconds),
+        serde_json::json!(s.lease_duration_seconds()),
     );
-    p.set("fencing_token", serde_json::json!(s.fencing_token));
+    p.set(
+        "fencing_token",
+        serde_json::json!(s.fencing_token().to_string()),
+    );
+    p.set("clusters", serde_json::json!(names(config)));
     p
 }
 
-fn from_private(p: &Private) -> LockState {
+fn from_private(p: &Private) -> (Option<Vec<String>>, SpanState) {
     let s = |k: &str| {
         p.get(k)
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_string()
     };
-    let n = |k: &str| {
-        p.get(k)
-            .and_then(|v| v.as_i64())
-            .and_then(|v| i32::try_from(v).ok())
-            .unwrap_or(0)
-    };
-    LockState {
-        namespace: s("namespace"),
-        name: s("name"),
-        holder: p.get("holder").and_then(|v| v.as_str()).map(str::to_string),
-        acquired_at: None,
-        renewed_at: None,
-        expires_at: None,
-        lease_duration_seconds: n("lease_duration_seconds"),
-        fencing_token: n("fencing_token"),
-        resource_version: String::new(),
-    }
+    let clusters = p.get("clusters").and_then(|v| v.as_array()).map(|a| {
+        a.iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    });
+    (
+        clusters,
+        span_from(
+            &s("namespace"),
+            &s("name"),
+            p.get("holder").and_then(|v| v.as_str()),
+            p.get("lease_duration_seconds")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0),
+            &s("fencing_token"),
+        ),
+    )
 }
 
 #[async_trait]
@@ -476,15 +634,18 @@ impl EphemeralResource for EphemeralLock {
     }
     async fn open(&self, ctx: &Context, config: &Value, diags: &mut Diagnostics) -> Option<Opened> {
         let req = request(config, None, diags)?;
-        let c = self.0.cluster(diags).await?;
-        match c.acquire(&req, &ctx.cancel).await {
+        let members = self
+            .0
+            .members(names(config).as_deref(), "clusters", diags)
+            .await?;
+        match cluster::acquire_span(&members, &req, &ctx.cancel).await {
             Ok(s) => Some(Opened {
                 result: held_value(config, &s),
-                private: to_private(&s),
-                renew_at: Some(renew_at(s.lease_duration_seconds)),
+                private: to_private(config, &s),
+                renew_at: Some(renew_at(s.lease_duration_seconds())),
             }),
             Err(e) => {
-                lock_error(&e, diags);
+                span_error(&e, diags);
                 None
             }
         }
@@ -495,26 +656,64 @@ impl EphemeralResource for EphemeralLock {
         private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<SystemTime> {
-        let c = self.0.cluster(diags).await?;
-        match c.renew(&from_private(private)).await {
-            Ok(s) => Some(renew_at(s.lease_duration_seconds)),
+        let (clusters, state) = from_private(private);
+        let members = self
+            .0
+            .members(clusters.as_deref(), "clusters", diags)
+            .await?;
+        match cluster::renew_span(&members, &state).await {
+            Ok(s) => Some(renew_at(s.lease_duration_seconds())),
             Err(e) => {
-                lock_error(&e, diags);
+                span_error(&e, diags);
                 None
             }
         }
     }
     async fn close(&self, _ctx: &Context, private: &Private, diags: &mut Diagnostics) {
-        let Some(c) = self.0.cluster(diags).await else {
+        let (clusters, state) = from_private(private);
+        let Some(members) = self.0.members(clusters.as_deref(), "clusters", diags).await else {
             return;
         };
-        release(&c, &from_private(private), diags).await;
+        release(&members, &state, diags).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// State written before `clusters` existed (schema 0, numeric token) still works: it is
+    /// upgraded to the provider's own connection with the token as a string.
+    #[tokio::test]
+    async fn version_0_state_is_upgraded() {
+        let lock = ManagedLock(Shared::default());
+        assert_eq!(lock.schema().version, 1);
+        let mut d = Diagnostics::new();
+        let old = serde_json::json!({
+            "namespace": "default", "name": "devnet", "holder": "alice",
+            "lease_duration_seconds": 300, "wait_timeout": null,
+            "acquired_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
+            "expires_at": "2026-01-01T00:05:00Z", "fencing_token": 7
+        });
+        let v = lock
+            .upgrade_state(&Context::default(), 0, old, &mut d)
+            .await
+            .expect("upgraded");
+        assert!(d.is_empty());
+        assert_eq!(v.get("fencing_token").as_str(), Some("7"));
+        assert!(v.get("clusters").is_null());
+        assert_eq!(v.get("holder").as_str(), Some("alice"));
+        let s = state_from(&v);
+        assert_eq!(s.leases.len(), 1);
+        assert_eq!(
+            (s.leases[0].0.as_str(), s.leases[0].1.fencing_token),
+            ("", 7)
+        );
+        assert!(lock
+            .upgrade_state(&Context::default(), 5, serde_json::json!({}), &mut d)
+            .await
+            .is_none());
+    }
 
     #[test]
     fn durations_parse_like_terraform_timeouts() {

@@ -10,11 +10,14 @@
 //! (v1_37). Every crate in the workspace that depends on k8s-openapi must pick the same one.
 
 mod claim;
+mod config_map;
 mod connect;
 mod cost;
 mod error;
 mod index_lock;
 mod lock;
+mod server_time;
+mod span;
 mod storage_class;
 mod validate;
 
@@ -23,6 +26,7 @@ pub use claim::{
     VolumeSelector, LABEL_MANAGED_BY, LABEL_NETWORK, LABEL_ROLE, MANAGED_BY,
     PVC_PROTECTION_FINALIZER,
 };
+pub use config_map::{StoredMap, CONFIG_MAP_MAX_BYTES};
 pub use connect::{
     connect, resolve_source, Cluster, ConnectionConfig, ExecConfig, ServerVersion, Source,
     ENV_CONTEXT, ENV_HOST, ENV_TOKEN,
@@ -38,6 +42,11 @@ pub use index_lock::{
 pub use lock::{
     default_holder, holder_from, lease_expiry, next_poll, retry_after, view_lease, LeaseView,
     LockError, LockRequest, LockState, ReleaseOutcome,
+};
+pub use server_time::{parse_http_date, ServerTime};
+pub use span::{
+    acquire_span, read_span, release_span, renew_span, span_holder, still_ours, BadToken, Behind,
+    FencingToken, Member, Reading, ReleaseReport, SpanError, SpanState,
 };
 pub use storage_class::{
     immutable_changes, infer_preset, tier_preset, Cloud, StorageClassInfo, StorageClassSpec, Tier,

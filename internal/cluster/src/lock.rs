@@ -6,8 +6,9 @@
 //! of holder and serves as a fencing token: it only grows, because release clears the holder instead
 //! of deleting the Lease.
 //!
-//! Expiry is judged on this client's clock against the `renewTime` the holder wrote with its clock;
-//! clocks skewed by more than a small fraction of `lease_duration_seconds` make takeover early or late.
+//! Expiry is judged on the API server's clock (its `Date` header, see [`crate::ServerTime`]), and
+//! `acquireTime`/`renewTime` are written from it too, so runners whose clocks disagree still agree
+//! on when a Lease lapsed. Leases spanning several clusters are in [`crate::span`].
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::claim::sleep_or_cancel;
 use crate::connect::Cluster;
 use crate::error::{ClusterError, ObjectRef};
+use crate::server_time::ServerTime;
 
 /// What to lock and for whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +263,74 @@ pub fn next_poll(
         .max(Duration::from_millis(5))
 }
 
+pub(crate) fn check_request(req: &LockRequest) -> Result<(), LockError> {
+    if req.lease_duration_seconds <= 0 {
+        return Err(LockError::Invalid(format!(
+            "lease_duration_seconds must be greater than 0, got {}",
+            req.lease_duration_seconds
+        )));
+    }
+    if req.holder.is_empty() {
+        return Err(LockError::Invalid("holder must not be empty".into()));
+    }
+    Ok(())
+}
+
+/// What one look at a Lease ended in.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// We hold it now.
+    Took(LockState),
+    /// Someone else holds it and it is live on the server's clock.
+    Blocked(Blocker),
+}
+
+/// The live holder that kept us out, and the server's time when we looked.
+#[derive(Debug, Clone)]
+pub(crate) struct Blocker {
+    pub holder: String,
+    pub acquired_at: Option<Timestamp>,
+    pub expires_at: Timestamp,
+    pub server_now: Timestamp,
+}
+
+impl Blocker {
+    pub fn until_expiry(&self) -> Duration {
+        let ms = self
+            .expires_at
+            .as_millisecond()
+            .saturating_sub(self.server_now.as_millisecond())
+            .max(0);
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    }
+    pub fn into_error(self, req: &LockRequest) -> LockError {
+        LockError::Held {
+            namespace: req.namespace.clone(),
+            name: req.name.clone(),
+            holder: self.holder,
+            acquired_at: self.acquired_at,
+            expires_at: self.expires_at,
+            retry_after: retry_after(self.server_now, self.expires_at),
+        }
+    }
+}
+
+/// Why [`Cluster::renew_live`] failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RenewError {
+    /// Someone else holds it now, or nobody (`None`).
+    #[error("now held by {holder:?}")]
+    Lost { holder: Option<String> },
+    /// Still ours on paper, but it lapsed on the server's clock before we renewed.
+    #[error("lapsed")]
+    Lapsed {
+        expired_at: Option<Timestamp>,
+        server_now: Timestamp,
+    },
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
 fn state_of(lease: &Lease, namespace: &str, name: &str) -> LockState {
     let spec = lease.spec.clone().unwrap_or_default();
     let duration = spec.lease_duration_seconds.unwrap_or(0);
@@ -296,6 +366,18 @@ impl Cluster {
             .map_err(|e| self.err(e, "get", ObjectRef::namespaced("Lease", namespace, name)))
     }
 
+    /// Read the lock and the server's time (to judge whether it is live); `None` when the Lease
+    /// does not exist.
+    pub async fn read_timed(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(Option<LockState>, ServerTime), ClusterError> {
+        let object = ObjectRef::namespaced("Lease", namespace, name);
+        let (lease, time) = self.get_timed::<Lease>(namespace, name, object).await?;
+        Ok((lease.map(|l| state_of(&l, namespace, name)), time))
+    }
+
     /// Take the lock, renew it if already ours, or wait for (or report) the live holder. See the
     /// module doc for why two racing callers never both win.
     pub async fn acquire(
@@ -303,25 +385,50 @@ impl Cluster {
         req: &LockRequest,
         cancel: &CancellationToken,
     ) -> Result<LockState, LockError> {
-        if req.lease_duration_seconds <= 0 {
-            return Err(LockError::Invalid(format!(
-                "lease_duration_seconds must be greater than 0, got {}",
-                req.lease_duration_seconds
-            )));
-        }
-        if req.holder.is_empty() {
-            return Err(LockError::Invalid("holder must not be empty".into()));
-        }
+        check_request(req)?;
         let object = ObjectRef::namespaced("Lease", &req.namespace, &req.name);
-        let api = self.leases(&req.namespace);
         let start = Instant::now();
         let mut last_progress = start;
         loop {
-            let now = Timestamp::now();
-            let existing = api
-                .get_opt(&req.name)
-                .await
-                .map_err(|e| self.err(e, "get", object.clone()))?;
+            let blocker = match self.try_take(req).await? {
+                Attempt::Took(s) => return Ok(s),
+                Attempt::Blocked(b) => b,
+            };
+            let waited = start.elapsed();
+            let deadline = req.wait_timeout.unwrap_or(Duration::ZERO);
+            if waited >= deadline {
+                return Err(blocker.into_error(req));
+            }
+            if last_progress.elapsed() >= Duration::from_secs(5) {
+                last_progress = Instant::now();
+                tracing::info!(holder = %blocker.holder, lease = %object, expires_at = %blocker.expires_at, waited_s = waited.as_secs(), "waiting for lock");
+            }
+            let nap = next_poll(
+                req.poll_interval,
+                rand::random::<f64>() * 2.0 - 1.0,
+                blocker.until_expiry(),
+                deadline - waited,
+            );
+            if !sleep_or_cancel(nap, cancel).await {
+                return Err(LockError::Cancelled {
+                    namespace: req.namespace.clone(),
+                    name: req.name.clone(),
+                });
+            }
+        }
+    }
+
+    /// One decision on the Lease: take it (free, expired or ours, by compare-and-swap, re-reading
+    /// after every lost race) or report who blocks it. Expiry is judged on the server's clock
+    /// (see [`crate::ServerTime`]), and the times written are the server's too.
+    pub(crate) async fn try_take(&self, req: &LockRequest) -> Result<Attempt, ClusterError> {
+        let object = ObjectRef::namespaced("Lease", &req.namespace, &req.name);
+        let api = self.leases(&req.namespace);
+        loop {
+            let (existing, time) = self
+                .get_timed::<Lease>(&req.namespace, &req.name, object.clone())
+                .await?;
+            let now = time.at_least;
             let Some(mut lease) = existing else {
                 let lease = Lease {
                     metadata: ObjectMeta {
@@ -341,12 +448,12 @@ impl Cluster {
                 match api.create(&PostParams::default(), &lease).await {
                     Ok(l) => {
                         tracing::info!(holder = %req.holder, lease = %object, "lock acquired (new lease)");
-                        return Ok(state_of(&l, &req.namespace, &req.name));
+                        return Ok(Attempt::Took(state_of(&l, &req.namespace, &req.name)));
                     }
                     Err(e) => match self.err(e, "create", object.clone()) {
                         // Someone created it first: re-read and compete on their object.
                         ClusterError::AlreadyExists { .. } => continue,
-                        other => return Err(other.into()),
+                        other => return Err(other),
                     },
                 }
             };
@@ -366,39 +473,12 @@ impl Cluster {
                         Some(spec.lease_transitions.unwrap_or(0).saturating_add(1));
                 }
                 LeaseView::Held { holder, expires_at } => {
-                    let waited = start.elapsed();
-                    let deadline = req.wait_timeout.unwrap_or(Duration::ZERO);
-                    if waited >= deadline {
-                        return Err(LockError::Held {
-                            namespace: req.namespace.clone(),
-                            name: req.name.clone(),
-                            holder: holder.clone(),
-                            acquired_at: spec.acquire_time.as_ref().map(|t| t.0),
-                            expires_at: *expires_at,
-                            retry_after: retry_after(now, *expires_at),
-                        });
-                    }
-                    if last_progress.elapsed() >= Duration::from_secs(5) {
-                        last_progress = Instant::now();
-                        tracing::info!(holder = %holder, lease = %object, expires_at = %expires_at, waited_s = waited.as_secs(), "waiting for lock");
-                    }
-                    let until_expiry_ms = expires_at
-                        .as_millisecond()
-                        .saturating_sub(now.as_millisecond())
-                        .max(0) as u64;
-                    let nap = next_poll(
-                        req.poll_interval,
-                        rand::random::<f64>() * 2.0 - 1.0,
-                        Duration::from_millis(until_expiry_ms),
-                        deadline - waited,
-                    );
-                    if !sleep_or_cancel(nap, cancel).await {
-                        return Err(LockError::Cancelled {
-                            namespace: req.namespace.clone(),
-                            name: req.name.clone(),
-                        });
-                    }
-                    continue;
+                    return Ok(Attempt::Blocked(Blocker {
+                        holder: holder.clone(),
+                        acquired_at: spec.acquire_time.as_ref().map(|t| t.0),
+                        expires_at: *expires_at,
+                        server_now: now,
+                    }));
                 }
             }
             match api.replace(&req.name, &PostParams::default(), &lease).await {
@@ -412,11 +492,61 @@ impl Cluster {
                         }
                         _ => tracing::info!(holder = %req.holder, lease = %object, "lock acquired"),
                     }
-                    return Ok(state_of(&l, &req.namespace, &req.name));
+                    return Ok(Attempt::Took(state_of(&l, &req.namespace, &req.name)));
                 }
                 Err(e) => match self.err(e, "update", object.clone()) {
                     // Someone wrote in between: re-read and decide again.
                     ClusterError::Conflict { .. } | ClusterError::NotFound { .. } => continue,
+                    other => return Err(other),
+                },
+            }
+        }
+    }
+
+    /// Like [`Cluster::renew`], but a lease that lapsed on the server's clock counts as lost even
+    /// when nobody took it: a multi-cluster holder whose lease lapsed anywhere has lost the lock,
+    /// because a rival may have held that cluster's Lease meanwhile.
+    pub(crate) async fn renew_live(&self, state: &LockState) -> Result<LockState, RenewError> {
+        let me = state.holder.clone().unwrap_or_default();
+        let object = ObjectRef::namespaced("Lease", &state.namespace, &state.name);
+        let api = self.leases(&state.namespace);
+        loop {
+            let (lease, time) = self
+                .get_timed::<Lease>(&state.namespace, &state.name, object.clone())
+                .await?;
+            let Some(mut lease) = lease else {
+                return Err(RenewError::Lost { holder: None });
+            };
+            let spec = lease.spec.get_or_insert_with(Default::default);
+            let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+            if me.is_empty()
+                || holder.as_deref() != Some(me.as_str())
+                || spec.lease_transitions.unwrap_or(0) != state.fencing_token
+            {
+                return Err(RenewError::Lost { holder });
+            }
+            let expires = spec
+                .renew_time
+                .as_ref()
+                .or(spec.acquire_time.as_ref())
+                .map(|t| lease_expiry(t.0, spec.lease_duration_seconds.unwrap_or(0)));
+            match expires {
+                Some(x) if time.at_most < x => {}
+                _ => {
+                    return Err(RenewError::Lapsed {
+                        expired_at: expires,
+                        server_now: time.at_least,
+                    })
+                }
+            }
+            spec.renew_time = Some(MicroTime(time.at_least));
+            match api
+                .replace(&state.name, &PostParams::default(), &lease)
+                .await
+            {
+                Ok(l) => return Ok(state_of(&l, &state.namespace, &state.name)),
+                Err(e) => match self.err(e, "update", object.clone()) {
+                    ClusterError::Conflict { .. } => continue,
                     other => return Err(other.into()),
                 },
             }
@@ -434,11 +564,10 @@ impl Cluster {
                 name: state.name.clone(),
                 holder,
             };
-            let Some(mut lease) = api
-                .get_opt(&state.name)
-                .await
-                .map_err(|e| self.err(e, "get", object.clone()))?
-            else {
+            let (lease, time) = self
+                .get_timed::<Lease>(&state.namespace, &state.name, object.clone())
+                .await?;
+            let Some(mut lease) = lease else {
                 return Err(lost(None));
             };
             let spec = lease.spec.get_or_insert_with(Default::default);
@@ -450,7 +579,7 @@ impl Cluster {
             {
                 return Err(lost(holder));
             }
-            spec.renew_time = Some(MicroTime(Timestamp::now()));
+            spec.renew_time = Some(MicroTime(time.at_least));
             match api
                 .replace(&state.name, &PostParams::default(), &lease)
                 .await

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::kinds::{Kind, EVENTS, LEASES, NAMESPACES, PODS, PVCS, PVS, STORAGE_CLASSES};
+use crate::kinds::{
+    Kind, CONFIG_MAPS, EVENTS, LEASES, NAMESPACES, PODS, PVCS, PVS, STORAGE_CLASSES,
+};
 use crate::quantity;
 use crate::store::{meta_str, rv_of, Store};
 use crate::util;
@@ -87,7 +89,7 @@ fn terminate_namespaces(store: &Store, st: &mut State) {
         let name = meta_str(ns, "name");
         let mut remaining = 0;
         // Pods first, so that claims they hold can lose pvc-protection.
-        for kind in [&PODS, &LEASES, &EVENTS, &PVCS] {
+        for kind in [&PODS, &LEASES, &CONFIG_MAPS, &EVENTS, &PVCS] {
             let (items, _) = store.list(kind, Some(name));
             remaining += items.len();
             for o in &items {

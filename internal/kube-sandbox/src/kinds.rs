@@ -137,7 +137,24 @@ pub static LEASES: Kind = Kind {
     unconditional_update: false,
 };
 
-pub static ALL: [&Kind; 7] = [
+/// ConfigMaps hold the network-state document; the size limit and key rules are the real
+/// server's (`ValidateConfigMap`).
+pub static CONFIG_MAPS: Kind = Kind {
+    plural: "configmaps",
+    singular: "configmap",
+    kind: "ConfigMap",
+    group: "",
+    version: "v1",
+    namespaced: true,
+    has_status: false,
+    user_create: true,
+    short_names: &["cm"],
+    field_selectors: &[],
+    return_deleted_object: false,
+    unconditional_update: true,
+};
+
+pub static ALL: [&Kind; 8] = [
     &NAMESPACES,
     &PVCS,
     &PVS,
@@ -145,6 +162,7 @@ pub static ALL: [&Kind; 7] = [
     &EVENTS,
     &STORAGE_CLASSES,
     &LEASES,
+    &CONFIG_MAPS,
 ];
 
 impl Kind {

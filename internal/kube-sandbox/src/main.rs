@@ -24,7 +24,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-const USAGE: &str = "usage: testnet-kube-sandbox --listen 127.0.0.1:PORT --kubeconfig PATH [--data-dir DIR] [--token TOKEN] [--bind-delay-ms N]";
+const USAGE: &str = "usage: testnet-kube-sandbox --listen 127.0.0.1:PORT --kubeconfig PATH [--data-dir DIR] [--token TOKEN] [--bind-delay-ms N] [--clock-offset-seconds N]";
 
 struct Args {
     listen: SocketAddr,
@@ -32,12 +32,14 @@ struct Args {
     data_dir: Option<PathBuf>,
     token: Option<String>,
     bind_delay: Duration,
+    clock_offset: i64,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut listen, mut kubeconfig, mut data_dir, mut token, mut delay) =
         (None, None, None, None, 200u64);
+    let mut clock_offset = 0i64;
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
@@ -57,6 +59,12 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--bind-delay-ms {v:?}: {e}"))?;
             }
+            "--clock-offset-seconds" => {
+                let v = val("--clock-offset-seconds")?;
+                clock_offset = v
+                    .parse()
+                    .map_err(|e| format!("--clock-offset-seconds {v:?}: {e}"))?;
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -67,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
         data_dir,
         token,
         bind_delay: Duration::from_millis(delay),
+        clock_offset,
     })
 }
 
@@ -98,6 +107,7 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = parse_args().unwrap_or_else(|e| fail(e));
+    util::set_clock_offset(args.clock_offset);
     if let Some(d) = &args.data_dir {
         std::fs::create_dir_all(d)
             .unwrap_or_else(|e| fail(format!("creating data dir {}: {e}", d.display())));
@@ -144,8 +154,20 @@ async fn main() {
                         return;
                     }
                 };
-                let svc = service_fn(move |req| server::handle(app.clone(), req));
+                // Our own `Date` (the server's clock, offset or not): clients judge lease
+                // expiry by it.
+                let svc = service_fn(move |req| {
+                    let app = app.clone();
+                    async move {
+                        let mut resp = server::handle(app, req).await?;
+                        if let Ok(v) = http::HeaderValue::from_str(&util::http_date()) {
+                            resp.headers_mut().insert(http::header::DATE, v);
+                        }
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
                 if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .auto_date_header(false)
                     .serve_connection(TokioIo::new(tls), svc)
                     .await
                 {

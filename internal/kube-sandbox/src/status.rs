@@ -21,6 +21,7 @@ pub enum FieldErrorType {
     Forbidden,
     Invalid,
     NotSupported,
+    TooLong,
 }
 
 impl FieldErrorType {
@@ -30,6 +31,7 @@ impl FieldErrorType {
             Self::Forbidden => "FieldValueForbidden",
             Self::Invalid => "FieldValueInvalid",
             Self::NotSupported => "FieldValueNotSupported",
+            Self::TooLong => "FieldValueTooLong",
         }
     }
     fn text(self) -> &'static str {
@@ -38,6 +40,7 @@ impl FieldErrorType {
             Self::Forbidden => "Forbidden",
             Self::Invalid => "Invalid value",
             Self::NotSupported => "Unsupported value",
+            Self::TooLong => "Too long",
         }
     }
 }
@@ -83,6 +86,16 @@ impl FieldError {
             field: field.into(),
             bad: Some(go_value(bad)),
             detail: format!("supported values: {}", list.join(", ")),
+        }
+    }
+
+    /// `field.TooLong`: the value has more than `max` bytes (the value is not shown).
+    pub fn too_long(field: &str, max: usize) -> Self {
+        Self {
+            ty: FieldErrorType::TooLong,
+            field: field.into(),
+            bad: None,
+            detail: format!("must have at most {max} bytes"),
         }
     }
 

@@ -3,15 +3,49 @@
 use rand::Rng;
 
 /// Current time as `2006-01-02T15:04:05Z`, the form metav1.Time serialises to.
-pub fn now_rfc3339() -> String {
+/// Seconds this server's clock is set ahead (negative: behind) of the machine's, so tests can
+/// show that clients judge time by the server's clock (its `Date` header), never their own.
+static CLOCK_OFFSET: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Sets the offset of [`server_secs`] (the `--clock-offset-seconds` option).
+pub fn set_clock_offset(secs: i64) {
+    CLOCK_OFFSET.store(secs, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The server's time in whole seconds since the epoch.
+pub fn server_secs() -> i64 {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    rfc3339(secs)
+    secs + CLOCK_OFFSET.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-fn rfc3339(secs: i64) -> String {
+pub fn now_rfc3339() -> String {
+    rfc3339(server_secs())
+}
+
+/// The HTTP `Date` header value (RFC 9110 IMF-fixdate) for the server's clock.
+pub fn http_date() -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = server_secs();
+    let (y, m, d, rem) = civil(secs);
+    let weekday = (secs.div_euclid(86_400) + 4).rem_euclid(7) as usize;
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[weekday],
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// (year, month, day, seconds into the day) of a Unix time.
+fn civil(secs: i64) -> (i64, i64, i64, i64) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.
@@ -25,6 +59,11 @@ fn rfc3339(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
+    (y, m, d, rem)
+}
+
+fn rfc3339(secs: i64) -> String {
+    let (y, m, d, rem) = civil(secs);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
@@ -103,6 +142,17 @@ pub fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_date_is_imf_fixdate() {
+        set_clock_offset(0);
+        let d = http_date();
+        assert!(d.ends_with(" GMT") && d.len() == 29, "{d}");
+        assert_eq!(
+            civil(1_796_303_628),
+            (2026, 12, 3, 13 * 3600 + 13 * 60 + 48)
+        );
+    }
 
     #[test]
     fn timestamps() {

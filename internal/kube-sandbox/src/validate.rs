@@ -3,7 +3,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::kinds::{Kind, LEASES, NAMESPACES, PODS, PVCS, PVS, STORAGE_CLASSES};
+use crate::kinds::{Kind, CONFIG_MAPS, LEASES, NAMESPACES, PODS, PVCS, PVS, STORAGE_CLASSES};
+
+/// `core.MaxSecretSize`: the most bytes a ConfigMap's `data` plus `binaryData` may hold.
+pub const MAX_CONFIG_MAP_BYTES: usize = 1024 * 1024;
 use crate::quantity;
 use crate::status::{ApiError, FieldError};
 use crate::store::{meta_str, Store};
@@ -144,6 +147,15 @@ pub fn check_decodable(kind: &Kind, obj: &Value) -> Result<(), ApiError> {
                         return fail(format!("spec.resources.{section}.{res}: {text:?}: {e}"));
                     }
                 }
+            }
+        }
+    }
+    if is(kind, &CONFIG_MAPS) {
+        for section in ["data", "binaryData"] {
+            match obj.get(section) {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(m)) if m.values().all(Value::is_string) => {}
+                Some(_) => return fail(format!("{section} must be a map of strings")),
             }
         }
     }
@@ -338,6 +350,8 @@ fn validate_object(kind: &Kind, obj: &Value, errs: &mut Vec<FieldError>) {
                 errs.push(FieldError::invalid("spec.storageClassName", &json!(c), &p));
             }
         }
+    } else if is(kind, &CONFIG_MAPS) {
+        validate_config_map(obj, errs);
     } else if is(kind, &LEASES) {
         if let Some(d) = obj
             .pointer("/spec/leaseDurationSeconds")
@@ -399,6 +413,43 @@ fn validate_object(kind: &Kind, obj: &Value, errs: &mut Vec<FieldError>) {
                 }
             }
         }
+    }
+}
+
+/// `ValidateConfigMap`: keys are `[-._a-zA-Z0-9]+` of at most 253 bytes, and `data` plus
+/// `binaryData` (base64-decoded) together at most [`MAX_CONFIG_MAP_BYTES`].
+fn validate_config_map(obj: &Value, errs: &mut Vec<FieldError>) {
+    let mut total = 0usize;
+    for section in ["data", "binaryData"] {
+        let Some(Value::Object(m)) = obj.get(section) else {
+            continue;
+        };
+        for (k, v) in m {
+            let ok = !k.is_empty()
+                && k.len() <= 253
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+                && k != "."
+                && k != ".."
+                && !k.starts_with("..");
+            if !ok {
+                errs.push(FieldError::invalid(
+                    &format!("{section}[{k}]"),
+                    &json!(k),
+                    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+                ));
+            }
+            let text = v.as_str().unwrap_or_default();
+            total += if section == "binaryData" {
+                text.len() / 4 * 3
+            } else {
+                text.len()
+            };
+        }
+    }
+    if total > MAX_CONFIG_MAP_BYTES {
+        // The real server names the root path `[]` (checked against v1.20.2, FINDINGS.md).
+        errs.push(FieldError::too_long("[]", MAX_CONFIG_MAP_BYTES));
     }
 }
 

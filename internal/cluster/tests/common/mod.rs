@@ -40,6 +40,11 @@ fn sandbox_binary() -> Option<PathBuf> {
 /// Start a sandbox, or `None` (with a loud note) when its binary is not built. Set
 /// `TESTNET_REQUIRE_SANDBOX=1` to turn the skip into a failure (CI).
 pub fn sandbox() -> Option<Sandbox> {
+    sandbox_with(&[])
+}
+
+/// [`sandbox`] with extra options, e.g. `--clock-offset-seconds 3600`.
+pub fn sandbox_with(extra: &[&str]) -> Option<Sandbox> {
     let Some(bin) = sandbox_binary() else {
         if std::env::var("TESTNET_REQUIRE_SANDBOX").is_ok_and(|v| v == "1") {
             panic!("testnet-kube-sandbox not built: run `cargo build -p kube-sandbox`");
@@ -54,6 +59,7 @@ pub fn sandbox() -> Option<Sandbox> {
         .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
         .arg(&kubeconfig)
         .args(["--token", &token, "--bind-delay-ms", "50"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
