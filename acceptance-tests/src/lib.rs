@@ -2,6 +2,7 @@
 //! real `terraform` CLI in temporary directories with no network, so tests assert on exactly
 //! what users see (`terraform show -json`, exit codes, diagnostics).
 
+pub mod node;
 pub mod servers;
 
 use std::path::{Path, PathBuf};

@@ -97,6 +97,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   # oom_score_adj and every sandbox fails ("can't get final child's PID from pipe: EOF").
   restrict_oom_score_adj = true
   enable_selinux = false
+  # Pod network namespaces under DIR, so stop finds (and unmounts) every one of them.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -244,7 +246,7 @@ try:
 except ValueError:
     sys.exit(0)
 for ns in spec.get("linux", {}).get("namespaces", []):
-    if ns.get("type") == "network" and ns.get("path", "").startswith("/var/run/netns/"):
+    if ns.get("type") == "network" and ns.get("path", "").startswith("/") and not ns["path"].startswith("/proc/"):
         print(ns["path"])
 '
     done | sort -u

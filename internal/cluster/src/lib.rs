@@ -13,6 +13,7 @@ mod connect;
 mod cost;
 mod error;
 mod lock;
+mod self_hosted_class;
 mod storage_class;
 mod validate;
 
@@ -33,6 +34,10 @@ pub use error::{ClusterError, FieldCause, ObjectRef};
 pub use lock::{
     default_holder, holder_from, lease_expiry, next_poll, retry_after, view_lease, LeaseView,
     LockError, LockRequest, LockState, ReleaseOutcome,
+};
+pub use self_hosted_class::{
+    check_target, infer_self_hosted, self_hosted_preset, CephTarget, PresetError, SelfHosted,
+    LOCAL_PATH_PROVISIONER, ROOK_CEPHFS_PROVISIONER, ROOK_OPERATOR_NAMESPACE, ROOK_RBD_PROVISIONER,
 };
 pub use storage_class::{
     immutable_changes, infer_preset, tier_preset, Cloud, StorageClassInfo, StorageClassSpec, Tier,
