@@ -297,12 +297,17 @@ except (ValueError, KeyError):
 node_cleanup() {
     local dir="$1" p m left=""
     NODE_SOCK="$dir/containerd/containerd.sock"
-    for p in $(node_processes "$dir"); do kill -KILL "$p" 2>/dev/null || true; done
-    # Container processes whose shim died: everything in the kubelet's pod cgroups.
-    for p in $(cat /sys/fs/cgroup/pids/kubepods/cgroup.procs /sys/fs/cgroup/pids/kubepods/*/cgroup.procs \
-        /sys/fs/cgroup/pids/kubepods/*/*/cgroup.procs /sys/fs/cgroup/pids/kubepods/*/*/*/cgroup.procs 2>/dev/null); do
-        kill -KILL "$p" 2>/dev/null || true
-    done
+    local shims
+    shims=$(node_processes "$dir")
+    if [ -n "$shims" ]; then
+        for p in $shims; do kill -KILL "$p" 2>/dev/null || true; done
+        # Their containers are orphans now: everything left in the kubelet's pod cgroups (only this
+        # node's: the node lock admits one kubelet of ours per machine).
+        for p in $(cat /sys/fs/cgroup/pids/kubepods/cgroup.procs /sys/fs/cgroup/pids/kubepods/*/cgroup.procs \
+            /sys/fs/cgroup/pids/kubepods/*/*/cgroup.procs /sys/fs/cgroup/pids/kubepods/*/*/*/cgroup.procs 2>/dev/null); do
+            kill -KILL "$p" 2>/dev/null || true
+        done
+    fi
     if [ -f "$dir/netns.list" ]; then
         while read -r m; do
             [ -e "$m" ] || continue
@@ -310,9 +315,7 @@ node_cleanup() {
             rm -f "$m"
         done <"$dir/netns.list"
     fi
-    for m in $(awk -v d="$dir/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-    done
+    unmount_under "$dir"
     local bridge
     bridge=$(cat "$dir/pod-bridge" 2>/dev/null || echo "$POD_BRIDGE")
     ip link del "$bridge" 2>/dev/null || true
@@ -324,6 +327,14 @@ node_cleanup() {
         echo "kube-real: stop left behind: $left" >&2
         return 1
     fi
+}
+
+# Unmounts everything mounted below DIR, deepest first.
+unmount_under() {
+    local m
+    for m in $(awk -v d="$1/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
 }
 
 # Processes that belong to the node in DIR: shims and runc started for its containerd socket.
