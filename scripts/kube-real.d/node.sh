@@ -24,7 +24,7 @@ node_lock_holders() {
         [ "$(readlink "$fd" 2>/dev/null)" = "$NODE_LOCK" ] || continue
         pid=${fd#/proc/}
         pid=${pid%%/*}
-        printf '  pid %s: %s\n' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)"
+        printf '  pid %s: %s\n' "$pid" "$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-160)"
     done | sort -u
 }
 
@@ -344,7 +344,7 @@ node_processes() {
         pid=${f#/proc/}
         pid=${pid%/cmdline}
         [ "$pid" = $$ ] && continue
-        tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -- "$dir/containerd/" && echo "$pid"
+        { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF -- "$dir/containerd/" && echo "$pid"
     done
 }
 
