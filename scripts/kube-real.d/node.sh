@@ -276,6 +276,20 @@ except (ValueError, KeyError):
         done
     fi
     node_netns >"$dir/netns.list" 2>/dev/null || true
+    # Host-path volumes live on this machine, outside DIR: remove them with the cluster.
+    if [ -n "$URL_" ] && daemon_alive "$dir" kube-apiserver; then
+        api GET /api/v1/persistentvolumes 2>/dev/null | python3 -c '
+import json, sys
+try:
+    items = json.load(sys.stdin)["items"]
+except (ValueError, KeyError):
+    items = []
+for pv in items:
+    path = pv.get("spec", {}).get("hostPath", {}).get("path", "")
+    if path.startswith("/tmp/hostpath_pv/") and "/.." not in path:
+        print(path)
+' >"$dir/hostpath.list" 2>/dev/null || true
+    fi
     stop_daemon "$dir" kubelet
     stop_daemon "$dir" kube-scheduler
     if daemon_alive "$dir" containerd; then
@@ -316,6 +330,9 @@ node_cleanup() {
         done <"$dir/netns.list"
     fi
     unmount_under "$dir"
+    if [ -f "$dir/hostpath.list" ]; then
+        while read -r m; do rm -rf -- "$m"; done <"$dir/hostpath.list"
+    fi
     local bridge
     bridge=$(cat "$dir/pod-bridge" 2>/dev/null || echo "$POD_BRIDGE")
     ip link del "$bridge" 2>/dev/null || true
