@@ -6,7 +6,7 @@
 //! machine runs one node cluster at a time (see `scripts/kube-real.d/node.sh`), and starting one
 //! takes tens of seconds. Statics are never dropped, so the cluster is started with
 //! `--stop-with <this process>`: kube-real stops it (containers included) when the test process
-//! exits, however it exits.
+//! exits, however it exits, and removes its directory.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -88,8 +88,9 @@ fn start() -> Node {
         .expect("scripts/image prints the reference")
         .to_string();
 
-    // A fixed directory: every run starts again in it, which is what `start` promises to handle.
-    let dir = target_dir().join("kube-node");
+    // Short (the node's unix sockets live under it) and per process; kube-real removes it after
+    // stopping the cluster when this process exits.
+    let dir = std::env::temp_dir().join(format!("testnet-node-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("node dir");
     let t0 = Instant::now();
     let out = Command::new(workspace_root().join("scripts/kube-real"))

@@ -1,7 +1,8 @@
-//! `scripts/kube-real start --with-node` when things go wrong, and `stop`: a daemon that cannot
-//! start is named with the end of its log, everything started is stopped, and nothing is left
-//! (no process, no mount, the node lock free); a DIR in use is refused at once; a second start in
-//! the same DIR after `stop` works.
+//! `scripts/kube-real start --with-node` when things go wrong, and `stop`: a DIR unusable for the
+//! node's sockets is refused before anything starts; a daemon that cannot start is named with the
+//! end of its log, everything started is stopped, and nothing is left (no process, no mount, the
+//! node lock free); a DIR in use is refused at once; a second start in the same DIR after `stop`
+//! works.
 //!
 //! One test function, sequential: a machine runs one node cluster at a time, and this binary must
 //! not wait for its own clusters. Gated like `real_node.rs`.
@@ -70,20 +71,35 @@ fn node_start_failures_name_the_daemon_and_leave_nothing_and_restart_works() {
         eprintln!("skipped: no real node (scripts/kube-real build, root)");
         return;
     }
-    // containerd cannot listen on a socket path longer than a sockaddr_un holds (108 bytes).
+    // A DIR too long for the node's unix sockets: refused before anything starts.
     let base = tempfile::tempdir().expect("tempdir");
     let long = base.path().join("d".repeat(100));
     let o = kube_real(&["start", "--with-node"], &long);
     let out = text(&o);
-    assert!(!o.status.success(), "start with an unusable socket path succeeded:\n{out}");
-    assert!(out.contains("kube-real: containerd"), "names containerd first:\n{out}");
+    assert!(!o.status.success(), "start with an unusable DIR succeeded:\n{out}");
+    assert!(out.contains("is too long for the node's unix sockets"), "{out}");
+    assert_eq!(leftovers(&long), Vec::<String>::new(), "after the refused start");
+
+    // The kubelet cannot start (a flag it does not know): start names it, shows its log, stops
+    // containerd and the control plane it had started, and leaves nothing.
+    let dir = base.path().join("bad");
+    let o = Command::new(workspace_root().join("scripts/kube-real"))
+        .arg("start")
+        .arg(&dir)
+        .arg("--with-node")
+        .env("KUBE_REAL_NODE_WAIT", "300")
+        .env("KUBE_REAL_KUBELET_ARGS", "--no-such-flag")
+        .output()
+        .expect("run scripts/kube-real");
+    let out = text(&o);
+    assert!(!o.status.success(), "start with a failing kubelet succeeded:\n{out}");
+    assert!(out.contains("kube-real: kubelet exited during start"), "names the kubelet:\n{out}");
     assert!(
-        out.contains(&format!("--- last lines of {}/containerd.log", long.display()))
-            && !out.contains("kube-apiserver.log\n"),
-        "shows containerd's log:\n{out}"
+        out.contains(&format!("--- last lines of {}/kubelet.log", dir.display())),
+        "shows the kubelet's log:\n{out}"
     );
-    assert!(out.contains("socket path too long"), "the cause, from containerd's log:\n{out}");
-    assert_eq!(leftovers(&long), Vec::<String>::new(), "after the failed start");
+    assert!(out.contains("unknown flag: --no-such-flag"), "the cause, from the kubelet's log:\n{out}");
+    assert_eq!(leftovers(&dir), Vec::<String>::new(), "after the failed start");
     assert_idle();
 
     // A good start; the same DIR again is refused at once; stop leaves nothing; start again works.

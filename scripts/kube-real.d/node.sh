@@ -44,7 +44,13 @@ node_lock() {
 }
 
 node_prereqs() {
+    local dir="$1"
     [ "$(id -u)" = 0 ] || die "--with-node needs root (kubelet, containerd and the pod network do)"
+    # containerd and the kubelet listen on unix sockets under DIR; a sockaddr_un holds 108 bytes
+    # and containerd refuses more than 104.
+    local longest="$dir/kubelet/pod-resources/kubelet.sock"
+    [ "${#longest}" -le 100 ] ||
+        die "DIR $dir is too long for the node's unix sockets ($longest is ${#longest} bytes, at most 100): use a shorter DIR"
     local c
     for c in containerd containerd-shim-runc-v2 ctr runc ip flock; do
         command -v "$c" >/dev/null || die "$c missing: run scripts/kube-real build"
@@ -191,6 +197,9 @@ node_start() {
     mkdir -p "$dir/kubelet"
     # Anonymous + AlwaysAllow on loopback: the apiserver reaches `localhost:$kport` for logs and
     # exec without client certificates. Image GC off: the images cannot be pulled again.
+    # KUBE_REAL_KUBELET_ARGS: extra kubelet flags (e.g. `-v 4` when debugging a pod).
+    local extra=()
+    read -r -a extra <<<"${KUBE_REAL_KUBELET_ARGS:-}"
     spawn "$dir" kubelet "$BIN/kubelet" --kubeconfig "$dir/kubeconfig" \
         --hostname-override "$NODE_NAME" --address 127.0.0.1 --port "$kport" \
         --healthz-bind-address 127.0.0.1 --healthz-port "$hport" --read-only-port 0 \
@@ -203,7 +212,7 @@ node_start() {
         --eviction-hard 'nodefs.available<1%,imagefs.available<1%' \
         --image-gc-high-threshold 100 --image-gc-low-threshold 99 \
         --make-iptables-util-chains=false --register-node=true \
-        --logtostderr -v 1
+        --logtostderr -v 1 "${extra[@]}"
 
     # Ready: the kubelet registered, the runtime and the CNI network are up.
     local wait="${KUBE_REAL_NODE_READY_WAIT:-180}" ready=""
