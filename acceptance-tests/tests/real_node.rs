@@ -49,6 +49,37 @@ fn archiver_image_runs_on_the_node_and_its_log_is_read_through_the_api_server() 
     assert!(ip.starts_with(&format!("{prefix}.")), "pod IP {ip} outside the pod network of {}", node.pod_gateway);
 }
 
+#[test]
+fn a_job_of_the_archiver_image_runs_to_completion() {
+    let Some(node) = node_or_skip() else { return };
+    let ns = "node-job";
+    node.namespace(ns);
+    let mut template = pod("unused", &node.image, &["--version"]);
+    let spec = template["spec"].take();
+    let job = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "version"},
+        "spec": {"backoffLimit": 0, "template": {"spec": spec}},
+    });
+    let api = node.api();
+    let (code, body) = api.post(&format!("/apis/batch/v1/namespaces/{ns}/jobs"), &job);
+    assert_eq!(code, 201, "{body}");
+    // The Job controller makes the pod, the scheduler places it, the kubelet runs it.
+    let done = wait_for("job complete", Duration::from_secs(180), || {
+        let j = api
+            .get(&format!("/apis/batch/v1/namespaces/{ns}/jobs/version"))
+            .ok_or("absent")?;
+        if j["status"]["succeeded"] == 1 { Ok(j) } else { Err(j["status"].to_string()) }
+    });
+    assert!(done["status"]["conditions"].to_string().contains("Complete"), "{}", done["status"]);
+    let pods = api
+        .get(&format!("/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3Dversion"))
+        .expect("pods");
+    let name = pods["items"][0]["metadata"]["name"].as_str().expect("the job's pod").to_string();
+    assert_eq!(node.log(ns, &name).trim(), format!("testnet-archiver {VERSION}"));
+}
+
 /// Terraform configuration: a host-path class and one claim on it.
 fn claim_config(kubeconfig: &Path, sfx: &str, mode: &str, storage: &str, delete_timeout: &str) -> String {
     format!(
