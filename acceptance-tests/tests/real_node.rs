@@ -340,7 +340,13 @@ fn claims_follow_their_pods(t: &Target) {
         Workdir::planned_actions(&wd.plan_json(), "testnet_shared_state_pvc.state"),
         ["update"]
     );
-    wd.apply().ok();
+    let grown = wd.apply().ok();
+    // Right after the update the volume has its old size on both servers: the user is told.
+    assert!(
+        acceptance_tests::flatten(&grown.output()).contains("Volume not grown yet"),
+        "{}",
+        grown.output()
+    );
     let st = wd.resource("testnet_shared_state_pvc.state").expect("claim in state");
     assert_eq!(st["uid"], uid, "grown in place, not replaced");
     assert_eq!(st["storage"], "2Gi");
