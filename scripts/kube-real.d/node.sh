@@ -182,7 +182,7 @@ node_start() {
     pause=$(pause_archive) || fail_start "$dir" "could not build the pause image from $BIN/pause"
     ctr_ images import "$pause" >"$dir/images.log" 2>&1 ||
         fail_start "$dir" "containerd: importing $pause failed: $(tail -n 3 "$dir/images.log")"
-    archive="${KUBE_REAL_IMAGE:-$ROOT/target/image/testnet-archiver.oci.tar}"
+    archive="${KUBE_REAL_IMAGE:-${CARGO_TARGET_DIR:-$ROOT/target}/image/testnet-archiver.oci.tar}"
     if [ -s "$archive" ]; then
         ctr_ images import "$archive" >>"$dir/images.log" 2>&1 ||
             fail_start "$dir" "containerd: importing $archive failed: $(tail -n 3 "$dir/images.log")"
