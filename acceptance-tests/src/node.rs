@@ -52,8 +52,14 @@ pub fn node_available() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { geteuid() } == 0;
     if wanted.as_deref() == Some("1") {
-        assert!(built, "TESTNET_KUBE_REAL=1 but the node binaries are not built: run scripts/kube-real build");
-        assert!(root, "TESTNET_KUBE_REAL=1 but a node (kubelet, containerd) needs root");
+        assert!(
+            built,
+            "TESTNET_KUBE_REAL=1 but the node binaries are not built: run scripts/kube-real build"
+        );
+        assert!(
+            root,
+            "TESTNET_KUBE_REAL=1 but a node (kubelet, containerd) needs root"
+        );
     }
     built && root
 }
@@ -96,7 +102,11 @@ fn start() -> Node {
     let out = Command::new(workspace_root().join("scripts/kube-real"))
         .arg("start")
         .arg(&dir)
-        .args(["--with-node", "--stop-with", &std::process::id().to_string()])
+        .args([
+            "--with-node",
+            "--stop-with",
+            &std::process::id().to_string(),
+        ])
         .env("KUBE_REAL_IMAGE", &image_archive)
         .output()
         .expect("run scripts/kube-real start --with-node");
@@ -153,7 +163,10 @@ impl Node {
             "/api/v1/namespaces",
             &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
         );
-        assert!(code == 201 || code == 409, "create namespace {ns}: {code} {body}");
+        assert!(
+            code == 201 || code == 409,
+            "create namespace {ns}: {code} {body}"
+        );
         wait_for(
             &format!("service account default in {ns}"),
             Duration::from_secs(60),
@@ -173,7 +186,13 @@ impl Node {
     }
 
     /// The pod once `pred` holds for it (e.g. Running, Succeeded).
-    pub fn wait_pod(&self, ns: &str, name: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_pod(
+        &self,
+        ns: &str,
+        name: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let api = self.api();
         wait_for(
             &format!("pod {ns}/{name} {what}"),
@@ -193,7 +212,10 @@ impl Node {
 
     /// Runs a pod to completion (Succeeded or Failed) and returns it with its log.
     pub fn run_to_end(&self, ns: &str, pod: &Value) -> (Value, String) {
-        let name = pod["metadata"]["name"].as_str().expect("pod name").to_string();
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .expect("pod name")
+            .to_string();
         self.create_pod(ns, pod);
         let p = self.wait_pod(ns, &name, "finished", |p| {
             matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
@@ -222,7 +244,10 @@ impl Node {
             "application/json",
             None,
         );
-        assert!(code == 200 || code == 404, "delete pod {ns}/{name}: {code} {body}");
+        assert!(
+            code == 200 || code == 404,
+            "delete pod {ns}/{name}: {code} {body}"
+        );
         wait_for(
             &format!("pod {ns}/{name} gone"),
             Duration::from_secs(120),

@@ -45,8 +45,16 @@ fn archiver_image_runs_on_the_node_and_its_log_is_read_through_the_api_server() 
     // It ran on the node, in the pod network.
     assert_eq!(p["spec"]["nodeName"], "localhost");
     let ip = p["status"]["podIP"].as_str().unwrap_or_default();
-    let prefix = node.pod_gateway.rsplit_once('.').map(|(a, _)| a).unwrap_or("");
-    assert!(ip.starts_with(&format!("{prefix}.")), "pod IP {ip} outside the pod network of {}", node.pod_gateway);
+    let prefix = node
+        .pod_gateway
+        .rsplit_once('.')
+        .map(|(a, _)| a)
+        .unwrap_or("");
+    assert!(
+        ip.starts_with(&format!("{prefix}.")),
+        "pod IP {ip} outside the pod network of {}",
+        node.pod_gateway
+    );
 }
 
 #[test]
@@ -70,18 +78,42 @@ fn a_job_of_the_archiver_image_runs_to_completion() {
         let j = api
             .get(&format!("/apis/batch/v1/namespaces/{ns}/jobs/version"))
             .ok_or("absent")?;
-        if j["status"]["succeeded"] == 1 { Ok(j) } else { Err(j["status"].to_string()) }
+        if j["status"]["succeeded"] == 1 {
+            Ok(j)
+        } else {
+            Err(j["status"].to_string())
+        }
     });
-    assert!(done["status"]["conditions"].to_string().contains("Complete"), "{}", done["status"]);
+    assert!(
+        done["status"]["conditions"]
+            .to_string()
+            .contains("Complete"),
+        "{}",
+        done["status"]
+    );
     let pods = api
-        .get(&format!("/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3Dversion"))
+        .get(&format!(
+            "/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3Dversion"
+        ))
         .expect("pods");
-    let name = pods["items"][0]["metadata"]["name"].as_str().expect("the job's pod").to_string();
-    assert_eq!(node.log(ns, &name).trim(), format!("testnet-archiver {VERSION}"));
+    let name = pods["items"][0]["metadata"]["name"]
+        .as_str()
+        .expect("the job's pod")
+        .to_string();
+    assert_eq!(
+        node.log(ns, &name).trim(),
+        format!("testnet-archiver {VERSION}")
+    );
 }
 
 /// Terraform configuration: a host-path class and one claim on it.
-fn claim_config(kubeconfig: &Path, sfx: &str, mode: &str, storage: &str, delete_timeout: &str) -> String {
+fn claim_config(
+    kubeconfig: &Path,
+    sfx: &str,
+    mode: &str,
+    storage: &str,
+    delete_timeout: &str,
+) -> String {
     format!(
         r#"
 terraform {{
@@ -122,16 +154,29 @@ fn host_path_claim_binds_to_a_real_volume_that_holds_what_a_pod_wrote() {
     let wd = mirror.workdir();
     let sfx = "hold";
     let ns = format!("claims-{sfx}");
-    wd.write("main.tf", &claim_config(&node.kubeconfig, sfx, "Immediate", "1Gi", "2m"));
+    wd.write(
+        "main.tf",
+        &claim_config(&node.kubeconfig, sfx, "Immediate", "1Gi", "2m"),
+    );
     wd.init();
     wd.apply().ok();
-    let st = wd.resource("testnet_shared_state_pvc.state").expect("claim in state");
+    let st = wd
+        .resource("testnet_shared_state_pvc.state")
+        .expect("claim in state");
     assert_eq!(st["phase"], "Bound", "{st}");
-    let volume = st["bound_volume"].as_str().expect("bound volume").to_string();
+    let volume = st["bound_volume"]
+        .as_str()
+        .expect("bound volume")
+        .to_string();
     assert_eq!(st["capacity"], "1Gi", "{st}");
     let api = node.api();
-    let pv = api.get(&format!("/api/v1/persistentvolumes/{volume}")).expect("the PV");
-    let host_dir = pv["spec"]["hostPath"]["path"].as_str().expect("a host-path volume").to_string();
+    let pv = api
+        .get(&format!("/api/v1/persistentvolumes/{volume}"))
+        .expect("the PV");
+    let host_dir = pv["spec"]["hostPath"]["path"]
+        .as_str()
+        .expect("a host-path volume")
+        .to_string();
     node.namespace(&ns);
 
     // One pod publishes an artifact into the volume, a second one lists it.
@@ -141,7 +186,17 @@ fn host_path_claim_binds_to_a_real_volume_that_holds_what_a_pod_wrote() {
         &pod_with_claim(
             "writer",
             &node.image,
-            &["create", "--source", "/etc", "--store", store, "--network", "ghostnet", "--kind", "archive"],
+            &[
+                "create",
+                "--source",
+                "/etc",
+                "--store",
+                store,
+                "--network",
+                "ghostnet",
+                "--kind",
+                "archive",
+            ],
             "state",
             "/data",
         ),
@@ -149,16 +204,26 @@ fn host_path_claim_binds_to_a_real_volume_that_holds_what_a_pod_wrote() {
     assert_eq!(exit_code(&p), Some(0), "writer failed:\n{log}");
     let (p, listed) = node.run_to_end(
         &ns,
-        &pod_with_claim("reader", &node.image, &["list", "--store", store], "state", "/data"),
+        &pod_with_claim(
+            "reader",
+            &node.image,
+            &["list", "--store", store],
+            "state",
+            "/data",
+        ),
     );
     assert_eq!(exit_code(&p), Some(0), "reader failed:\n{listed}");
-    let index: Value = serde_json::from_str(listed.trim()).unwrap_or_else(|e| panic!("list prints base.json ({e}):\n{listed}"));
+    let index: Value = serde_json::from_str(listed.trim())
+        .unwrap_or_else(|e| panic!("list prints base.json ({e}):\n{listed}"));
     assert!(index.to_string().contains("ghostnet"), "{index}");
     // The data is on this machine, in the volume's directory.
     assert!(
         Path::new(&host_dir).join("store").exists(),
         "{host_dir}/store missing; volume holds: {:?}",
-        std::fs::read_dir(&host_dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect::<Vec<_>>())
+        std::fs::read_dir(&host_dir).map(|d| d
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect::<Vec<_>>())
     );
 
     for name in ["writer", "reader"] {
@@ -166,27 +231,86 @@ fn host_path_claim_binds_to_a_real_volume_that_holds_what_a_pod_wrote() {
     }
     wd.destroy().ok();
     // Reclaim policy Delete: the volume and its directory go with the claim.
-    wait_for("host-path volume deleted", Duration::from_secs(60), || {
-        match api.get(&format!("/api/v1/persistentvolumes/{volume}")) {
+    wait_for(
+        "host-path volume deleted",
+        Duration::from_secs(60),
+        || match api.get(&format!("/api/v1/persistentvolumes/{volume}")) {
             None => Ok(()),
             Some(pv) => Err(pv["status"].to_string()),
-        }
-    });
+        },
+    );
     wait_for("volume directory removed", Duration::from_secs(30), || {
-        if Path::new(&host_dir).exists() { Err(host_dir.clone()) } else { Ok(()) }
+        if Path::new(&host_dir).exists() {
+            Err(host_dir.clone())
+        } else {
+            Ok(())
+        }
     });
 }
 
 /// A CA and a server certificate for `host`, made with the openssl CLI in `dir`.
 fn make_tls(dir: &Path, host: &str) {
     let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=testnet test CA"]);
-    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", &format!("/CN={host}")]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=testnet test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        &format!("/CN={host}"),
+    ]);
     std::fs::write(dir.join("ext"), format!("subjectAltName=DNS:{host}\nextendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:FALSE\n")).expect("ext");
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "server.crt"]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+        "-out",
+        "server.crt",
+    ]);
 }
 
 struct Proxy(Child);
@@ -211,7 +335,9 @@ fn tls_proxy(dir: &Path, host: &str, port: u16, target_port: u16) -> Proxy {
         .spawn()
         .expect("start tls_proxy.py");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read proxy");
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read proxy");
     assert_eq!(line.trim(), "listening", "tls_proxy.py did not start");
     Proxy(child)
 }
@@ -220,7 +346,9 @@ fn tls_proxy(dir: &Path, host: &str, port: u16, target_port: u16) -> Proxy {
 fn archiver_in_a_pod_resolves_the_endpoint_name_and_validates_its_certificate() {
     let Some(node) = node_or_skip() else { return };
     // s3s-fs: path-style, SigV4 checked (the proxy relays the signed bytes unchanged).
-    let Some(s3) = TestServer::s3s_fs("tlskey", "tlssecret") else { return };
+    let Some(s3) = TestServer::s3s_fs("tlskey", "tlssecret") else {
+        return;
+    };
     let ns = "node-tls";
     node.namespace(ns);
     let host = "s3.testnet.test";
@@ -238,7 +366,20 @@ fn archiver_in_a_pod_resolves_the_endpoint_name_and_validates_its_certificate() 
         let mut p = pod(
             name,
             &node.image,
-            &["create", "--source", "/etc", "--store", "s3://snapshots/tls", "--network", "ghostnet", "--kind", "archive", "--endpoint", &endpoint, "--path-style"],
+            &[
+                "create",
+                "--source",
+                "/etc",
+                "--store",
+                "s3://snapshots/tls",
+                "--network",
+                "ghostnet",
+                "--kind",
+                "archive",
+                "--endpoint",
+                &endpoint,
+                "--path-style",
+            ],
         );
         // The name resolves from the pod's /etc/hosts (kubelet writes hostAliases there).
         p["spec"]["hostAliases"] = json!([{"ip": node.pod_gateway, "hostnames": [host]}]);
@@ -249,8 +390,10 @@ fn archiver_in_a_pod_resolves_the_endpoint_name_and_validates_its_certificate() 
         ];
         if ca {
             env.push(json!({"name": "SSL_CERT_FILE", "value": "/ca/ca.pem"}));
-            p["spec"]["volumes"] = json!([{"name": "ca", "hostPath": {"path": tls.path(), "type": "Directory"}}]);
-            p["spec"]["containers"][0]["volumeMounts"] = json!([{"name": "ca", "mountPath": "/ca", "readOnly": true}]);
+            p["spec"]["volumes"] =
+                json!([{"name": "ca", "hostPath": {"path": tls.path(), "type": "Directory"}}]);
+            p["spec"]["containers"][0]["volumeMounts"] =
+                json!([{"name": "ca", "mountPath": "/ca", "readOnly": true}]);
         }
         p["spec"]["containers"][0]["env"] = json!(env);
         node.run_to_end(ns, &p)
@@ -260,13 +403,23 @@ fn archiver_in_a_pod_resolves_the_endpoint_name_and_validates_its_certificate() 
     let (p, log) = archiver("trusting", true);
     assert_eq!(exit_code(&p), Some(0), "create through TLS failed:\n{log}");
     let published = walk(&bucket.join("tls"));
-    assert!(published.iter().any(|f| f.ends_with("base.json")), "{published:?}");
+    assert!(
+        published.iter().any(|f| f.ends_with("base.json")),
+        "{published:?}"
+    );
 
     // The image's own CA bundle does not know the test CA: refused, and the error says why.
     let (p, log) = archiver("untrusting", false);
-    assert_eq!(exit_code(&p), Some(1), "create must fail without the CA:\n{log}");
+    assert_eq!(
+        exit_code(&p),
+        Some(1),
+        "create must fail without the CA:\n{log}"
+    );
     let lower = log.to_lowercase();
-    assert!(lower.contains("certificate") || lower.contains("unknownissuer"), "{log}");
+    assert!(
+        lower.contains("certificate") || lower.contains("unknownissuer"),
+        "{log}"
+    );
     for name in ["trusting", "untrusting"] {
         node.delete_pod(ns, name);
     }
@@ -300,13 +453,25 @@ fn claims_follow_their_pods(t: &Target) {
     eprintln!("--- claims_follow_their_pods on {}", t.label);
     let mirror = Mirror::testnet();
     let wd: Workdir = mirror.workdir();
-    let sfx = if t.node.is_some() { "wffc-node" } else { "wffc-sandbox" };
+    let sfx = if t.node.is_some() {
+        "wffc-node"
+    } else {
+        "wffc-sandbox"
+    };
     let ns = format!("claims-{sfx}");
-    wd.write("main.tf", &claim_config(t.kubeconfig, sfx, "WaitForFirstConsumer", "1Gi", "5s"));
+    wd.write(
+        "main.tf",
+        &claim_config(t.kubeconfig, sfx, "WaitForFirstConsumer", "1Gi", "5s"),
+    );
     wd.init();
     wd.apply().ok();
-    let st = wd.resource("testnet_shared_state_pvc.state").expect("claim in state");
-    assert_eq!(st["phase"], "Pending", "WaitForFirstConsumer: ready while Pending: {st}");
+    let st = wd
+        .resource("testnet_shared_state_pvc.state")
+        .expect("claim in state");
+    assert_eq!(
+        st["phase"], "Pending",
+        "WaitForFirstConsumer: ready while Pending: {st}"
+    );
     assert!(st["bound_volume"].is_null(), "{st}");
     let uid = st["uid"].clone();
     let api = KubeApi::new(t.kubeconfig);
@@ -316,26 +481,49 @@ fn claims_follow_their_pods(t: &Target) {
     let holder = pod_with_claim("holder", PAUSE_IMAGE, &[], "state", "/data");
     let (code, body) = api.post(&format!("/api/v1/namespaces/{ns}/pods"), &holder);
     assert_eq!(code, 201, "{body}");
-    let bound = wait_for("claim bound after a pod used it", Duration::from_secs(120), || {
-        let c = api.get(&claim_path).ok_or("absent")?;
-        if c["status"]["phase"] == "Bound" { Ok(c) } else { Err(c["status"].to_string()) }
-    });
+    let bound = wait_for(
+        "claim bound after a pod used it",
+        Duration::from_secs(120),
+        || {
+            let c = api.get(&claim_path).ok_or("absent")?;
+            if c["status"]["phase"] == "Bound" {
+                Ok(c)
+            } else {
+                Err(c["status"].to_string())
+            }
+        },
+    );
     if let Some(node) = t.node {
         // The real scheduler chose the node for the volume, and the pod runs with it mounted.
         assert_eq!(
             bound["metadata"]["annotations"]["volume.kubernetes.io/selected-node"], "localhost",
-            "{}", bound["metadata"]
+            "{}",
+            bound["metadata"]
         );
-        node.wait_pod(&ns, "holder", "running", |p| p["status"]["phase"] == "Running");
+        node.wait_pod(&ns, "holder", "running", |p| {
+            p["status"]["phase"] == "Running"
+        });
     }
-    wd.tf(&["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"]).ok();
-    let st = wd.resource("testnet_shared_state_pvc.state").expect("claim in state");
+    wd.tf(&[
+        "apply",
+        "-refresh-only",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+    ])
+    .ok();
+    let st = wd
+        .resource("testnet_shared_state_pvc.state")
+        .expect("claim in state");
     assert_eq!(st["phase"], "Bound", "{st}");
     assert_eq!(st["bound_volume"], bound["spec"]["volumeName"], "{st}");
     wd.assert_no_changes();
 
     // Growing the bound claim: in place (same claim, same data), the server holds the new request.
-    wd.write("main.tf", &claim_config(t.kubeconfig, sfx, "WaitForFirstConsumer", "2Gi", "5s"));
+    wd.write(
+        "main.tf",
+        &claim_config(t.kubeconfig, sfx, "WaitForFirstConsumer", "2Gi", "5s"),
+    );
     assert_eq!(
         Workdir::planned_actions(&wd.plan_json(), "testnet_shared_state_pvc.state"),
         ["update"]
@@ -347,7 +535,9 @@ fn claims_follow_their_pods(t: &Target) {
         "{}",
         grown.output()
     );
-    let st = wd.resource("testnet_shared_state_pvc.state").expect("claim in state");
+    let st = wd
+        .resource("testnet_shared_state_pvc.state")
+        .expect("claim in state");
     assert_eq!(st["uid"], uid, "grown in place, not replaced");
     assert_eq!(st["storage"], "2Gi");
     let c = api.get(&claim_path).expect("claim");
@@ -355,8 +545,17 @@ fn claims_follow_their_pods(t: &Target) {
     // `capacity` reports what the volume has, as the server says: it never claims a growth the
     // storage has not made (the in-tree host-path plugin cannot expand; the sandbox emulates a
     // resizer, see its README).
-    wd.tf(&["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"]).ok();
-    let st = wd.resource("testnet_shared_state_pvc.state").expect("claim in state");
+    wd.tf(&[
+        "apply",
+        "-refresh-only",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+    ])
+    .ok();
+    let st = wd
+        .resource("testnet_shared_state_pvc.state")
+        .expect("claim in state");
     let c = api.get(&claim_path).expect("claim");
     assert_eq!(st["capacity"], c["status"]["capacity"]["storage"], "{st}");
     wd.assert_no_changes();
@@ -365,11 +564,19 @@ fn claims_follow_their_pods(t: &Target) {
     wd.destroy()
         .fails_with("Claim still in use")
         .fails_with("mounted by pods holder");
-    assert!(api.get(&claim_path).is_some(), "the claim waits for its pod");
+    assert!(
+        api.get(&claim_path).is_some(),
+        "the claim waits for its pod"
+    );
     match t.node {
         Some(node) => node.delete_pod(&ns, "holder"),
         None => {
-            let (code, body) = api.send("DELETE", &format!("/api/v1/namespaces/{ns}/pods/holder"), "application/json", None);
+            let (code, body) = api.send(
+                "DELETE",
+                &format!("/api/v1/namespaces/{ns}/pods/holder"),
+                "application/json",
+                None,
+            );
             assert_eq!(code, 200, "{body}");
         }
     }

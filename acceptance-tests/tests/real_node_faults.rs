@@ -76,9 +76,19 @@ fn node_start_failures_name_the_daemon_and_leave_nothing_and_restart_works() {
     let long = base.path().join("d".repeat(100));
     let o = kube_real(&["start", "--with-node"], &long);
     let out = text(&o);
-    assert!(!o.status.success(), "start with an unusable DIR succeeded:\n{out}");
-    assert!(out.contains("is too long for the node's unix sockets"), "{out}");
-    assert_eq!(leftovers(&long), Vec::<String>::new(), "after the refused start");
+    assert!(
+        !o.status.success(),
+        "start with an unusable DIR succeeded:\n{out}"
+    );
+    assert!(
+        out.contains("is too long for the node's unix sockets"),
+        "{out}"
+    );
+    assert_eq!(
+        leftovers(&long),
+        Vec::<String>::new(),
+        "after the refused start"
+    );
 
     // The kubelet cannot start (a flag it does not know): start names it, shows its log, stops
     // containerd and the control plane it had started, and leaves nothing.
@@ -92,14 +102,27 @@ fn node_start_failures_name_the_daemon_and_leave_nothing_and_restart_works() {
         .output()
         .expect("run scripts/kube-real");
     let out = text(&o);
-    assert!(!o.status.success(), "start with a failing kubelet succeeded:\n{out}");
-    assert!(out.contains("kube-real: kubelet exited during start"), "names the kubelet:\n{out}");
+    assert!(
+        !o.status.success(),
+        "start with a failing kubelet succeeded:\n{out}"
+    );
+    assert!(
+        out.contains("kube-real: kubelet exited during start"),
+        "names the kubelet:\n{out}"
+    );
     assert!(
         out.contains(&format!("--- last lines of {}/kubelet.log", dir.display())),
         "shows the kubelet's log:\n{out}"
     );
-    assert!(out.contains("unknown flag: --no-such-flag"), "the cause, from the kubelet's log:\n{out}");
-    assert_eq!(leftovers(&dir), Vec::<String>::new(), "after the failed start");
+    assert!(
+        out.contains("unknown flag: --no-such-flag"),
+        "the cause, from the kubelet's log:\n{out}"
+    );
+    assert_eq!(
+        leftovers(&dir),
+        Vec::<String>::new(),
+        "after the failed start"
+    );
     assert_idle();
 
     // A good start; the same DIR again is refused at once; stop leaves nothing; start again works.
@@ -107,17 +130,29 @@ fn node_start_failures_name_the_daemon_and_leave_nothing_and_restart_works() {
     for round in 1..=2 {
         let o = kube_real(&["start", "--with-node"], &dir);
         assert!(o.status.success(), "start round {round}:\n{}", text(&o));
-        assert!(text(&o).contains("ready https://127.0.0.1:"), "{}", text(&o));
+        assert!(
+            text(&o).contains("ready https://127.0.0.1:"),
+            "{}",
+            text(&o)
+        );
         let gw = std::fs::read_to_string(dir.join("pod-gateway")).expect("pod-gateway");
         assert!(gw.trim().parse::<std::net::Ipv4Addr>().is_ok(), "{gw:?}");
         if round == 1 {
             let again = kube_real(&["start", "--with-node"], &dir);
             assert!(!again.status.success());
-            assert!(text(&again).contains("already running in"), "{}", text(&again));
+            assert!(
+                text(&again).contains("already running in"),
+                "{}",
+                text(&again)
+            );
         }
         let o = kube_real(&["stop"], &dir);
         assert!(o.status.success(), "stop round {round}:\n{}", text(&o));
-        assert_eq!(leftovers(&dir), Vec::<String>::new(), "after stop, round {round}");
+        assert_eq!(
+            leftovers(&dir),
+            Vec::<String>::new(),
+            "after stop, round {round}"
+        );
         assert_idle();
     }
 }

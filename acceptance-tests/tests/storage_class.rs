@@ -360,16 +360,28 @@ fn self_hosted_presets_create_read_and_import() {
         wd.assert_no_changes();
 
         let api = acceptance_tests::servers::KubeApi::new(&server.kubeconfig);
-        let sc = api.get("/apis/storage.k8s.io/v1/storageclasses/ceph-block").expect("rbd class");
+        let sc = api
+            .get("/apis/storage.k8s.io/v1/storageclasses/ceph-block")
+            .expect("rbd class");
         assert_eq!(sc["provisioner"], "rook-ceph.rbd.csi.ceph.com", "{who}");
         assert_eq!(sc["parameters"]["pool"], "replicapool", "{who}");
         assert_eq!(sc["parameters"]["clusterID"], "rook-ceph", "{who}");
-        assert_eq!(sc["parameters"]["csi.storage.k8s.io/node-stage-secret-name"], "rook-csi-rbd-node", "{who}");
-        assert_eq!(sc["parameters"]["csi.storage.k8s.io/node-stage-secret-namespace"], "rook-ceph", "{who}");
-        let sc = api.get("/apis/storage.k8s.io/v1/storageclasses/ceph-fs").expect("cephfs class");
+        assert_eq!(
+            sc["parameters"]["csi.storage.k8s.io/node-stage-secret-name"], "rook-csi-rbd-node",
+            "{who}"
+        );
+        assert_eq!(
+            sc["parameters"]["csi.storage.k8s.io/node-stage-secret-namespace"], "rook-ceph",
+            "{who}"
+        );
+        let sc = api
+            .get("/apis/storage.k8s.io/v1/storageclasses/ceph-fs")
+            .expect("cephfs class");
         assert_eq!(sc["provisioner"], "rook-ceph.cephfs.csi.ceph.com", "{who}");
         assert_eq!(sc["parameters"]["fsName"], "myfs", "{who}");
-        let sc = api.get("/apis/storage.k8s.io/v1/storageclasses/local").expect("local class");
+        let sc = api
+            .get("/apis/storage.k8s.io/v1/storageclasses/local")
+            .expect("local class");
         assert_eq!(sc["provisioner"], "rancher.io/local-path", "{who}");
         assert_eq!(sc["volumeBindingMode"], "WaitForFirstConsumer", "{who}");
         assert!(sc["parameters"].is_null(), "{who}: {sc}");
@@ -379,7 +391,13 @@ fn self_hosted_presets_create_read_and_import() {
         other.write("main.tf", &format!("{pb}\n{rbd}"));
         other.init();
         other
-            .tf(&["import", "-input=false", "-no-color", "testnet_storage_class.rbd", "ceph-block"])
+            .tf(&[
+                "import",
+                "-input=false",
+                "-no-color",
+                "testnet_storage_class.rbd",
+                "ceph-block",
+            ])
             .ok();
         let imported = state(&other, "testnet_storage_class.rbd");
         assert_eq!(imported["cloud"], "ceph-rbd", "{who}: {imported}");

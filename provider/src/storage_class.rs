@@ -59,7 +59,11 @@ fn ceph_target_of(v: &Value) -> Option<CephTarget> {
             return None;
         }
     }
-    t.cluster_id = v.get("ceph_cluster_id").as_str().unwrap_or_default().to_string();
+    t.cluster_id = v
+        .get("ceph_cluster_id")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     t.pool = v.get("ceph_pool").as_str().map(str::to_string);
     t.fs_name = v.get("ceph_fs_name").as_str().map(str::to_string);
     Some(t)
@@ -164,7 +168,10 @@ fn state_of(info: &StorageClassInfo, prev: &Value) -> Value {
     );
     let (tier, cloud) = if prev.get("tier").is_null() && prev.get("cloud").is_null() {
         match infer_preset(&s.provisioner, &s.parameters) {
-            Some((t, c)) => (t.map(Value::string).unwrap_or(Value::Null), Value::string(c)),
+            Some((t, c)) => (
+                t.map(Value::string).unwrap_or(Value::Null),
+                Value::string(c),
+            ),
             None => (Value::Null, Value::Null),
         }
     } else {
@@ -433,10 +440,18 @@ impl Resource for StorageClass {
             plan.planned.get("parameters"),
         );
         let known = prov.is_wholly_known() && params.is_wholly_known();
-        let (p, m) = (prov.as_str().unwrap_or_default().to_string(), params.to_string_map());
+        let (p, m) = (
+            prov.as_str().unwrap_or_default().to_string(),
+            params.to_string_map(),
+        );
         let inferred = known.then(|| infer_preset(&p, &m));
         // A self-hosted cloud in configuration with no tier: the tier stays null.
-        let tier_free = plan.config.get("cloud").as_str().and_then(SelfHosted::parse).is_some();
+        let tier_free = plan
+            .config
+            .get("cloud")
+            .as_str()
+            .and_then(SelfHosted::parse)
+            .is_some();
         for (i, attr) in ["tier", "cloud"].into_iter().enumerate() {
             if plan.config.get(attr).is_null() {
                 let v = match inferred {
@@ -601,8 +616,7 @@ fn validate_self_hosted(config: &Value, backend: Option<SelfHosted>, diags: &mut
             format!("`tier` picks a disk type on `cloud` = \"gcp\" or \"aws\"; `cloud` = {name:?} has no tiers (its volumes go where `ceph_*` say). Remove `tier`."),
         );
     }
-    if b == SelfHosted::LocalPath
-        && config.get("volume_binding_mode").as_str() == Some("Immediate")
+    if b == SelfHosted::LocalPath && config.get("volume_binding_mode").as_str() == Some("Immediate")
     {
         diags.attr_error(
             AttributePath::attr("volume_binding_mode"),
@@ -628,7 +642,9 @@ fn validate_self_hosted(config: &Value, backend: Option<SelfHosted>, diags: &mut
             .map(|(_, a)| *a)
             .unwrap_or("cloud");
         let what = match attr {
-            "ceph_cluster_id" => "the Ceph cluster ID (with Rook, the CephCluster's namespace, e.g. \"rook-ceph\")",
+            "ceph_cluster_id" => {
+                "the Ceph cluster ID (with Rook, the CephCluster's namespace, e.g. \"rook-ceph\")"
+            }
             "ceph_pool" => "the CephBlockPool the images go to (e.g. \"replicapool\")",
             _ => "the CephFilesystem (e.g. \"myfs\")",
         };
@@ -724,21 +740,52 @@ mod tests {
     #[tokio::test]
     async fn self_hosted_presets_name_what_is_missing_at_plan_time() {
         let p = problems(&[("cloud", "ceph-rbd".into())]).await;
-        assert!(p.iter().any(|(a, s)| a.contains("ceph_cluster_id") && s.contains("Missing")), "{p:?}");
-        assert!(p.iter().any(|(a, s)| a.contains("ceph_pool") && s.contains("Missing")), "{p:?}");
-        assert!(!p.iter().any(|(a, _)| a.contains("\"provisioner\"")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|(a, s)| a.contains("ceph_cluster_id") && s.contains("Missing")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|(a, s)| a.contains("ceph_pool") && s.contains("Missing")),
+            "{p:?}"
+        );
+        assert!(
+            !p.iter().any(|(a, _)| a.contains("\"provisioner\"")),
+            "{p:?}"
+        );
 
-        let p = problems(&[("cloud", "cephfs".into()), ("ceph_cluster_id", "rook-ceph".into())]).await;
+        let p = problems(&[
+            ("cloud", "cephfs".into()),
+            ("ceph_cluster_id", "rook-ceph".into()),
+        ])
+        .await;
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].0.contains("ceph_fs_name"), "{p:?}");
 
-        let p = problems(&[("cloud", "local-path".into()), ("volume_binding_mode", "Immediate".into())]).await;
-        assert!(p.iter().any(|(a, _)| a.contains("volume_binding_mode")), "{p:?}");
+        let p = problems(&[
+            ("cloud", "local-path".into()),
+            ("volume_binding_mode", "Immediate".into()),
+        ])
+        .await;
+        assert!(
+            p.iter().any(|(a, _)| a.contains("volume_binding_mode")),
+            "{p:?}"
+        );
         let p = problems(&[("cloud", "local-path".into()), ("ceph_pool", "x".into())]).await;
         assert!(p.iter().any(|(a, _)| a.contains("ceph_pool")), "{p:?}");
         let p = problems(&[("cloud", "local-path".into()), ("tier", "ssd".into())]).await;
-        assert!(p.iter().any(|(a, s)| a.contains("tier") && s.contains("self-hosted")), "{p:?}");
-        let p = problems(&[("tier", "ssd".into()), ("cloud", "aws".into()), ("ceph_pool", "x".into())]).await;
+        assert!(
+            p.iter()
+                .any(|(a, s)| a.contains("tier") && s.contains("self-hosted")),
+            "{p:?}"
+        );
+        let p = problems(&[
+            ("tier", "ssd".into()),
+            ("cloud", "aws".into()),
+            ("ceph_pool", "x".into()),
+        ])
+        .await;
         assert!(p.iter().any(|(a, _)| a.contains("ceph_pool")), "{p:?}");
         // Another Rook operator namespace's driver is the same backend, not a conflict.
         let p = problems(&[

@@ -27,7 +27,11 @@ pub enum SelfHosted {
 
 impl SelfHosted {
     /// Every backend, in the order documentation lists them.
-    pub const ALL: [SelfHosted; 3] = [SelfHosted::CephRbd, SelfHosted::Cephfs, SelfHosted::LocalPath];
+    pub const ALL: [SelfHosted; 3] = [
+        SelfHosted::CephRbd,
+        SelfHosted::Cephfs,
+        SelfHosted::LocalPath,
+    ];
 
     /// The name used in configuration: `ceph-rbd`, `cephfs`, `local-path`.
     pub fn as_str(self) -> &'static str {
@@ -105,27 +109,48 @@ pub fn check_target(backend: SelfHosted, target: &CephTarget) -> Vec<PresetError
     match backend {
         SelfHosted::CephRbd | SelfHosted::Cephfs => {
             if target.cluster_id.is_empty() {
-                out.push(PresetError::Missing { backend: b, field: "cluster_id" });
+                out.push(PresetError::Missing {
+                    backend: b,
+                    field: "cluster_id",
+                });
             }
             if backend == SelfHosted::CephRbd && !set(&target.pool) {
-                out.push(PresetError::Missing { backend: b, field: "pool" });
+                out.push(PresetError::Missing {
+                    backend: b,
+                    field: "pool",
+                });
             }
             if backend == SelfHosted::CephRbd && target.fs_name.is_some() {
-                out.push(PresetError::Unused { backend: b, field: "fs_name" });
+                out.push(PresetError::Unused {
+                    backend: b,
+                    field: "fs_name",
+                });
             }
             if backend == SelfHosted::Cephfs && !set(&target.fs_name) {
-                out.push(PresetError::Missing { backend: b, field: "fs_name" });
+                out.push(PresetError::Missing {
+                    backend: b,
+                    field: "fs_name",
+                });
             }
         }
         SelfHosted::LocalPath => {
             if !target.cluster_id.is_empty() {
-                out.push(PresetError::Unused { backend: b, field: "cluster_id" });
+                out.push(PresetError::Unused {
+                    backend: b,
+                    field: "cluster_id",
+                });
             }
             if target.pool.is_some() {
-                out.push(PresetError::Unused { backend: b, field: "pool" });
+                out.push(PresetError::Unused {
+                    backend: b,
+                    field: "pool",
+                });
             }
             if target.fs_name.is_some() {
-                out.push(PresetError::Unused { backend: b, field: "fs_name" });
+                out.push(PresetError::Unused {
+                    backend: b,
+                    field: "fs_name",
+                });
             }
         }
     }
@@ -218,17 +243,31 @@ mod tests {
 
     #[test]
     fn rbd_preset_is_rooks_example_class() {
-        let (p, params) =
-            self_hosted_preset(SelfHosted::CephRbd, &ceph("rook-ceph", Some("replicapool"), None))
-                .unwrap();
+        let (p, params) = self_hosted_preset(
+            SelfHosted::CephRbd,
+            &ceph("rook-ceph", Some("replicapool"), None),
+        )
+        .unwrap();
         assert_eq!(p, "rook-ceph.rbd.csi.ceph.com");
         assert_eq!(params["clusterID"], "rook-ceph");
         assert_eq!(params["pool"], "replicapool");
         assert_eq!(params["imageFeatures"], "layering");
-        assert_eq!(params["csi.storage.k8s.io/provisioner-secret-name"], "rook-csi-rbd-provisioner");
-        assert_eq!(params["csi.storage.k8s.io/controller-expand-secret-name"], "rook-csi-rbd-provisioner");
-        assert_eq!(params["csi.storage.k8s.io/node-stage-secret-name"], "rook-csi-rbd-node");
-        assert_eq!(params["csi.storage.k8s.io/node-stage-secret-namespace"], "rook-ceph");
+        assert_eq!(
+            params["csi.storage.k8s.io/provisioner-secret-name"],
+            "rook-csi-rbd-provisioner"
+        );
+        assert_eq!(
+            params["csi.storage.k8s.io/controller-expand-secret-name"],
+            "rook-csi-rbd-provisioner"
+        );
+        assert_eq!(
+            params["csi.storage.k8s.io/node-stage-secret-name"],
+            "rook-csi-rbd-node"
+        );
+        assert_eq!(
+            params["csi.storage.k8s.io/node-stage-secret-namespace"],
+            "rook-ceph"
+        );
         assert!(!params.contains_key("fsName"));
     }
 
@@ -239,8 +278,14 @@ mod tests {
         assert_eq!(p, "rook-ceph.cephfs.csi.ceph.com");
         assert_eq!(params["fsName"], "myfs");
         assert_eq!(params["clusterID"], "storage");
-        assert_eq!(params["csi.storage.k8s.io/provisioner-secret-namespace"], "storage");
-        assert_eq!(params["csi.storage.k8s.io/node-stage-secret-name"], "rook-csi-cephfs-node");
+        assert_eq!(
+            params["csi.storage.k8s.io/provisioner-secret-namespace"],
+            "storage"
+        );
+        assert_eq!(
+            params["csi.storage.k8s.io/node-stage-secret-name"],
+            "rook-csi-cephfs-node"
+        );
         assert!(!params.contains_key("pool"));
         let (_, params) = self_hosted_preset(
             SelfHosted::Cephfs,
@@ -252,7 +297,8 @@ mod tests {
 
     #[test]
     fn local_path_has_no_parameters() {
-        let (p, params) = self_hosted_preset(SelfHosted::LocalPath, &CephTarget::default()).unwrap();
+        let (p, params) =
+            self_hosted_preset(SelfHosted::LocalPath, &CephTarget::default()).unwrap();
         assert_eq!((p, params.len()), ("rancher.io/local-path", 0));
     }
 
@@ -262,13 +308,28 @@ mod tests {
         assert_eq!(
             e,
             vec![
-                PresetError::Missing { backend: "ceph-rbd", field: "cluster_id" },
-                PresetError::Missing { backend: "ceph-rbd", field: "pool" },
-                PresetError::Unused { backend: "ceph-rbd", field: "fs_name" },
+                PresetError::Missing {
+                    backend: "ceph-rbd",
+                    field: "cluster_id"
+                },
+                PresetError::Missing {
+                    backend: "ceph-rbd",
+                    field: "pool"
+                },
+                PresetError::Unused {
+                    backend: "ceph-rbd",
+                    field: "fs_name"
+                },
             ]
         );
         let e = self_hosted_preset(SelfHosted::Cephfs, &ceph("c", Some(""), None)).unwrap_err();
-        assert_eq!(e, vec![PresetError::Missing { backend: "cephfs", field: "fs_name" }]);
+        assert_eq!(
+            e,
+            vec![PresetError::Missing {
+                backend: "cephfs",
+                field: "fs_name"
+            }]
+        );
         let e = self_hosted_preset(SelfHosted::LocalPath, &ceph("c", None, None)).unwrap_err();
         assert_eq!(e[0].to_string(), "local-path does not use cluster_id");
     }
@@ -276,7 +337,10 @@ mod tests {
     #[test]
     fn inference_round_trips_and_accepts_other_operator_namespaces() {
         for (b, t) in [
-            (SelfHosted::CephRbd, ceph("rook-ceph", Some("replicapool"), None)),
+            (
+                SelfHosted::CephRbd,
+                ceph("rook-ceph", Some("replicapool"), None),
+            ),
             (SelfHosted::Cephfs, ceph("rook-ceph", None, Some("myfs"))),
             (SelfHosted::LocalPath, CephTarget::default()),
         ] {
