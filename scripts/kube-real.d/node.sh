@@ -4,8 +4,9 @@
 # Sourced by scripts/kube-real; uses its spawn, free_port, fail_start, log and $BIN.
 #
 # One node per machine at a time, deliberately: kubelet v1.20 keeps pod logs in the fixed
-# /var/log/pods and garbage-collects the log directories and cgroups of pods it does not know, so
-# two kubelets on one machine would delete each other's pods' logs. `start --with-node` therefore
+# /var/log/pods and its container GC removes log directories (and QoS cgroups under /kubepods) of
+# pods it does not know (read in the kubelet's GC code, not observed here), so two kubelets on one
+# machine would remove each other's; the pod bridge and subnet are fixed too. `start --with-node` therefore
 # takes an exclusive flock on $NODE_LOCK that every daemon of the cluster inherits; it is released
 # only when the last of them (shims included) has exited, and a second `start --with-node` waits for
 # it (KUBE_REAL_NODE_WAIT seconds, default 900) and then names the processes holding it.
