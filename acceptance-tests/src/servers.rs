@@ -279,13 +279,31 @@ impl KubeApi {
 
     /// PUTs `body` to `path` (a replace, as `kubectl edit` does); returns the status and text.
     pub fn put(&self, path: &str, body: &Value) -> (u16, String) {
+        self.send("PUT", path, "application/json", Some(&body.to_string()))
+    }
+
+    /// Any request: `method` on `path` with an optional body of `content_type`; returns the status
+    /// and the answer's text (pod logs are text, not JSON).
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let uri = format!("{}{path}", self.url);
+        let auth = format!("Bearer {}", self.token);
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("Authorization", &auth)
+            .header("Content-Type", content_type)
+            .body(body.unwrap_or_default().to_string())
+            .expect("request");
         let mut resp = self
             .agent
-            .put(format!("{}{path}", self.url))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .header("Content-Type", "application/json")
-            .send(body.to_string())
-            .unwrap_or_else(|e| panic!("PUT {}{path}: {e}", self.url));
+            .run(req)
+            .unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
         let code = resp.status().as_u16();
         (code, resp.body_mut().read_to_string().unwrap_or_default())
     }

@@ -66,6 +66,33 @@ fn profile() -> String {
     std::env::var("TESTNET_RELEASE_PROFILE").unwrap_or_else(|_| "dev".into())
 }
 
+/// The image archive is an OCI layout naming `ghcr.io/testnet-infra/testnet-archiver:<version>`,
+/// and the digest file lists that reference with the sha256 of the manifest blob it holds.
+fn image_is_listed_with_its_digest(archive: &Path, digest_file: &Path) {
+    let listed = std::fs::read_to_string(digest_file).expect("digest file");
+    let (reference, digest) = listed.trim().split_once(' ').expect("`REF DIGEST`");
+    assert_eq!(
+        reference,
+        format!("ghcr.io/testnet-infra/testnet-archiver:{VERSION}")
+    );
+    let check = run(Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import hashlib, json, sys, tarfile\n\
+         t = tarfile.open(sys.argv[1])\n\
+         assert json.load(t.extractfile('oci-layout'))['imageLayoutVersion'] == '1.0.0'\n\
+         m = json.load(t.extractfile('index.json'))['manifests'][0]\n\
+         blob = t.extractfile('blobs/sha256/' + m['digest'].split(':')[1]).read()\n\
+         assert 'sha256:' + hashlib.sha256(blob).hexdigest() == m['digest']\n\
+         print(m['annotations']['io.containerd.image.name'], m['digest'])",
+        )
+        .arg(archive));
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout).trim(),
+        format!("{reference} {digest}")
+    );
+}
+
 #[test]
 fn release_zip_installs_from_a_packed_mirror_and_serves_plans() {
     let out = tempfile::tempdir().expect("tempdir");
@@ -94,9 +121,21 @@ fn release_zip_installs_from_a_packed_mirror_and_serves_plans() {
         .filter(|f| f != "mirror")
         .collect();
     files.sort();
-    let mut expected = vec![sums_name.clone(), zip_name.clone(), manifest_name.clone()];
+    let image_name = format!("testnet-archiver_{VERSION}.oci.tar");
+    let digest_name = format!("testnet-archiver_{VERSION}.digest");
+    let mut expected = vec![
+        sums_name.clone(),
+        zip_name.clone(),
+        manifest_name.clone(),
+        image_name.clone(),
+        digest_name.clone(),
+    ];
     expected.sort();
     assert_eq!(files, expected);
+    image_is_listed_with_its_digest(
+        &out.path().join(&image_name),
+        &out.path().join(&digest_name),
+    );
 
     // The manifest declares protocol 6.0.
     let manifest: serde_json::Value = serde_json::from_str(

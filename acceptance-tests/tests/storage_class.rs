@@ -248,6 +248,36 @@ fn storage_class_bad_input() {
             "name = \"a\"\n  tier = \"ssd\"\n  cloud = \"aws\"\n  provisioner = \"kubernetes.io/gce-pd\"",
             &["Conflicting tier and provisioner", "`tier`", "`provisioner`", "ebs.csi.aws.com"],
         ),
+        (
+            "ceph-rbd without cluster and pool",
+            "name = \"a\"\n  cloud = \"ceph-rbd\"",
+            &["Missing ceph_cluster_id", "Missing ceph_pool", "CephBlockPool"],
+        ),
+        (
+            "cephfs without filesystem",
+            "name = \"a\"\n  cloud = \"cephfs\"\n  ceph_cluster_id = \"rook-ceph\"",
+            &["Missing ceph_fs_name", "CephFilesystem"],
+        ),
+        (
+            "local-path with Immediate binding",
+            "name = \"a\"\n  cloud = \"local-path\"\n  volume_binding_mode = \"Immediate\"",
+            &["local-path needs WaitForFirstConsumer", "volume_binding_mode"],
+        ),
+        (
+            "tier on a self-hosted cloud",
+            "name = \"a\"\n  cloud = \"local-path\"\n  tier = \"ssd\"",
+            &["Tier with a self-hosted cloud", "Remove `tier`"],
+        ),
+        (
+            "ceph attribute without a ceph cloud",
+            "name = \"a\"\n  tier = \"ssd\"\n  cloud = \"aws\"\n  ceph_pool = \"replicapool\"",
+            &["Attribute needs a Ceph cloud", "`ceph_pool`"],
+        ),
+        (
+            "unknown cloud",
+            "name = \"a\"\n  cloud = \"openstack\"",
+            &["Invalid value for cloud", "\"ceph-rbd\", \"cephfs\", \"local-path\""],
+        ),
     ];
     let wd = mirror.workdir();
     for (what, body, needles) in cases {
@@ -308,4 +338,72 @@ fn storage_class_plans_with_unknown_provider_configuration() {
     );
     wd.assert_no_changes();
     wd.destroy().ok();
+}
+
+/// The self-hosted presets through terraform on each server: classes with Rook's provisioners and
+/// parameters (as the server stores them), an empty second plan, and an import that infers
+/// `cloud` and `ceph_*` back so the same configuration plans no change.
+#[test]
+fn self_hosted_presets_create_read_and_import() {
+    let mirror = Mirror::testnet();
+    for start in servers() {
+        let server = start();
+        let who = server.label;
+        let pb = provider_block(&server.kubeconfig);
+        let rbd = "resource \"testnet_storage_class\" \"rbd\" {\n  name = \"ceph-block\"\n  cloud = \"ceph-rbd\"\n  ceph_cluster_id = \"rook-ceph\"\n  ceph_pool = \"replicapool\"\n  allow_volume_expansion = true\n}\n";
+        let fs = "resource \"testnet_storage_class\" \"fs\" {\n  name = \"ceph-fs\"\n  cloud = \"cephfs\"\n  ceph_cluster_id = \"rook-ceph\"\n  ceph_fs_name = \"myfs\"\n}\n";
+        let local = "resource \"testnet_storage_class\" \"local\" {\n  name = \"local\"\n  cloud = \"local-path\"\n}\n";
+        let wd = mirror.workdir();
+        wd.write("main.tf", &format!("{pb}\n{rbd}\n{fs}\n{local}"));
+        wd.init();
+        wd.apply().ok();
+        wd.assert_no_changes();
+
+        let api = acceptance_tests::servers::KubeApi::new(&server.kubeconfig);
+        let sc = api
+            .get("/apis/storage.k8s.io/v1/storageclasses/ceph-block")
+            .expect("rbd class");
+        assert_eq!(sc["provisioner"], "rook-ceph.rbd.csi.ceph.com", "{who}");
+        assert_eq!(sc["parameters"]["pool"], "replicapool", "{who}");
+        assert_eq!(sc["parameters"]["clusterID"], "rook-ceph", "{who}");
+        assert_eq!(
+            sc["parameters"]["csi.storage.k8s.io/node-stage-secret-name"], "rook-csi-rbd-node",
+            "{who}"
+        );
+        assert_eq!(
+            sc["parameters"]["csi.storage.k8s.io/node-stage-secret-namespace"], "rook-ceph",
+            "{who}"
+        );
+        let sc = api
+            .get("/apis/storage.k8s.io/v1/storageclasses/ceph-fs")
+            .expect("cephfs class");
+        assert_eq!(sc["provisioner"], "rook-ceph.cephfs.csi.ceph.com", "{who}");
+        assert_eq!(sc["parameters"]["fsName"], "myfs", "{who}");
+        let sc = api
+            .get("/apis/storage.k8s.io/v1/storageclasses/local")
+            .expect("local class");
+        assert_eq!(sc["provisioner"], "rancher.io/local-path", "{who}");
+        assert_eq!(sc["volumeBindingMode"], "WaitForFirstConsumer", "{who}");
+        assert!(sc["parameters"].is_null(), "{who}: {sc}");
+
+        // Import into another directory with the same configuration: nothing to change.
+        let other = mirror.workdir();
+        other.write("main.tf", &format!("{pb}\n{rbd}"));
+        other.init();
+        other
+            .tf(&[
+                "import",
+                "-input=false",
+                "-no-color",
+                "testnet_storage_class.rbd",
+                "ceph-block",
+            ])
+            .ok();
+        let imported = state(&other, "testnet_storage_class.rbd");
+        assert_eq!(imported["cloud"], "ceph-rbd", "{who}: {imported}");
+        assert_eq!(imported["ceph_pool"], "replicapool", "{who}: {imported}");
+        assert!(imported["tier"].is_null(), "{who}: {imported}");
+        other.assert_no_changes();
+        wd.destroy().ok();
+    }
 }

@@ -44,3 +44,27 @@ resource "testnet_storage_class" "regional" {
     values = ["eu-west-1a", "eu-west-1b"]
   }]
 }
+
+# Self-hosted: Ceph block images through Rook's RBD CSI driver, in the pool `replicapool` of the
+# CephCluster in namespace `rook-ceph` (Rook's CSI secrets are found there).
+resource "testnet_storage_class" "ceph_node_db" {
+  name                   = "testnet-ceph-rbd"
+  cloud                  = "ceph-rbd"
+  ceph_cluster_id        = "rook-ceph"
+  ceph_pool              = "replicapool"
+  allow_volume_expansion = true
+}
+
+# A shared CephFS filesystem for state several pods read.
+resource "testnet_storage_class" "ceph_shared" {
+  name            = "testnet-cephfs"
+  cloud           = "cephfs"
+  ceph_cluster_id = "rook-ceph"
+  ceph_fs_name    = "myfs"
+}
+
+# kind / k3s / single-node clusters: a directory on the node of the first pod using the claim.
+resource "testnet_storage_class" "local" {
+  name  = "testnet-local"
+  cloud = "local-path"
+}

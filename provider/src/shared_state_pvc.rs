@@ -691,7 +691,24 @@ impl Resource for SharedStatePvc {
                 .resize_claim(&spec.namespace, &spec.name, spec.storage)
                 .await
             {
-                Ok(s) => s,
+                Ok(s) => {
+                    // The request is stored; the volume grows only when the storage's resizer
+                    // acts (never, for storage without one), which `capacity` will show.
+                    if s.capacity.is_some_and(|c| c < spec.storage) {
+                        diags.warning(
+                            "Volume not grown yet",
+                            format!(
+                                "{}/{} now requests {}; its volume still has {}. The storage behind class {:?} grows it when its resizer handles the claim (some need the pod restarted; storage without a resizer never does, see the claim's events). `capacity` shows the size the volume has.",
+                                spec.namespace,
+                                spec.name,
+                                spec.storage,
+                                s.capacity.map(|c| c.to_string()).unwrap_or_default(),
+                                s.storage_class_name.clone().unwrap_or_default(),
+                            ),
+                        );
+                    }
+                    s
+                }
                 Err(e) => {
                     cluster_error(&e, Some("storage"), diags);
                     return None;

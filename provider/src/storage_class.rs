@@ -1,5 +1,6 @@
 //! `testnet_storage_class`: a Kubernetes StorageClass, with `tier`/`cloud` presets so testnet
-//! operators pick "ssd" or "standard" instead of each cloud's provisioner and disk type names.
+//! operators pick "ssd" or "standard" instead of each cloud's provisioner and disk type names, and
+//! `cloud` presets for self-hosted clusters (Rook Ceph RBD / CephFS with `ceph_*`, local-path).
 //!
 //! Immutable fields (provisioner, parameters, reclaim policy, binding mode) plan a replacement;
 //! everything else updates in place. Planning never contacts the cluster, so it works while the
@@ -9,8 +10,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use cluster::{
-    tier_preset, validate_dns1123_subdomain, Cloud, ReclaimPolicy, StorageClassInfo,
-    StorageClassSpec, Tier, TopologyTerm, VolumeBindingMode,
+    check_target, infer_self_hosted, self_hosted_preset, tier_preset, validate_dns1123_subdomain,
+    CephTarget, Cloud, PresetError, ReclaimPolicy, SelfHosted, StorageClassInfo, StorageClassSpec,
+    Tier, TopologyTerm, VolumeBindingMode,
 };
 use tfplug::schema::validators::{from_fn, one_of};
 use tfplug::{
@@ -24,7 +26,13 @@ use crate::convert::cluster_error;
 pub struct StorageClass(pub Shared);
 
 const TIERS: [&str; 2] = ["ssd", "standard"];
-const CLOUDS: [&str; 2] = ["gcp", "aws"];
+const CLOUDS: [&str; 5] = ["gcp", "aws", "ceph-rbd", "cephfs", "local-path"];
+/// The attributes of a [`CephTarget`], by field name.
+const CEPH_ATTRS: [(&str, &str); 3] = [
+    ("cluster_id", "ceph_cluster_id"),
+    ("pool", "ceph_pool"),
+    ("fs_name", "ceph_fs_name"),
+];
 
 fn parse_tier(s: &str) -> Option<Tier> {
     match s {
@@ -42,9 +50,34 @@ fn parse_cloud(s: &str) -> Option<Cloud> {
     }
 }
 
-/// The preset for known `tier` and `cloud` values; `None` while either is null, unknown or invalid
-/// (validation reports the invalid ones).
+/// The `ceph_*` attributes as a target; `None` while any is unknown.
+fn ceph_target_of(v: &Value) -> Option<CephTarget> {
+    let mut t = CephTarget::default();
+    for (_, attr) in CEPH_ATTRS {
+        let x = v.get(attr);
+        if !x.is_null() && !x.is_wholly_known() {
+            return None;
+        }
+    }
+    t.cluster_id = v
+        .get("ceph_cluster_id")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    t.pool = v.get("ceph_pool").as_str().map(str::to_string);
+    t.fs_name = v.get("ceph_fs_name").as_str().map(str::to_string);
+    Some(t)
+}
+
+/// The preset for known `tier` and `cloud` values (or a self-hosted `cloud` and its `ceph_*`);
+/// `None` while any is null, unknown or invalid (validation reports the invalid ones).
 fn preset_of(v: &Value) -> Option<(&'static str, BTreeMap<String, String>)> {
+    if let Some(backend) = v.get("cloud").as_str().and_then(SelfHosted::parse) {
+        if !v.get("tier").is_null() {
+            return None;
+        }
+        return self_hosted_preset(backend, &ceph_target_of(v)?).ok();
+    }
     let tier = parse_tier(v.get("tier").as_str()?)?;
     let cloud = parse_cloud(v.get("cloud").as_str()?)?;
     Some(tier_preset(cloud, tier))
@@ -56,8 +89,23 @@ fn preset_of(v: &Value) -> Option<(&'static str, BTreeMap<String, String>)> {
 fn infer_preset(
     provisioner: &str,
     parameters: &BTreeMap<String, String>,
-) -> Option<(&'static str, &'static str)> {
-    cluster::infer_preset(provisioner, parameters).map(|(t, c)| (t.as_str(), c.as_str()))
+) -> Option<(Option<&'static str>, &'static str)> {
+    if let Some((t, c)) = cluster::infer_preset(provisioner, parameters) {
+        return Some((Some(t.as_str()), c.as_str()));
+    }
+    infer_self_hosted(provisioner, parameters).map(|(b, _)| (None, b.as_str()))
+}
+
+/// `ceph_*` values the provisioner and parameters correspond to (nulls for other classes).
+fn ceph_values(provisioner: &str, parameters: &BTreeMap<String, String>) -> [Value; 3] {
+    match infer_self_hosted(provisioner, parameters) {
+        Some((b, t)) if b.is_ceph() => [
+            Value::string(&t.cluster_id),
+            t.pool.map(Value::string).unwrap_or(Value::Null),
+            t.fs_name.map(Value::string).unwrap_or(Value::Null),
+        ],
+        _ => [Value::Null, Value::Null, Value::Null],
+    }
 }
 
 /// Builds the domain spec from a planned (wholly known) value.
@@ -120,12 +168,16 @@ fn state_of(info: &StorageClassInfo, prev: &Value) -> Value {
     );
     let (tier, cloud) = if prev.get("tier").is_null() && prev.get("cloud").is_null() {
         match infer_preset(&s.provisioner, &s.parameters) {
-            Some((t, c)) => (Value::string(t), Value::string(c)),
+            Some((t, c)) => (
+                t.map(Value::string).unwrap_or(Value::Null),
+                Value::string(c),
+            ),
             None => (Value::Null, Value::Null),
         }
     } else {
         (prev.get("tier").clone(), prev.get("cloud").clone())
     };
+    let [ceph_cluster_id, ceph_pool, ceph_fs_name] = ceph_values(&s.provisioner, &s.parameters);
     Value::object([
         ("name", Value::string(&s.name)),
         ("provisioner", Value::string(&s.provisioner)),
@@ -177,6 +229,9 @@ fn state_of(info: &StorageClassInfo, prev: &Value) -> Value {
         ("is_default", Value::Bool(s.is_default)),
         ("tier", tier),
         ("cloud", cloud),
+        ("ceph_cluster_id", ceph_cluster_id),
+        ("ceph_pool", ceph_pool),
+        ("ceph_fs_name", ceph_fs_name),
         ("uid", Value::string(&info.uid)),
     ])
 }
@@ -292,7 +347,25 @@ impl Resource for StorageClass {
                         .optional()
                         .computed()
                         .validate(one_of(CLOUDS))
-                        .describe("Cloud for the `tier` preset: `gcp` (gce-pd: `pd-ssd`/`pd-standard`) or `aws` (EBS CSI: `gp3`/`st1`). Required when `tier` is set. When omitted, shows the cloud the provisioner corresponds to (null if none)."),
+                        .describe("Preset: `gcp` (gce-pd: `pd-ssd`/`pd-standard`) or `aws` (EBS CSI: `gp3`/`st1`) with `tier`; or, without `tier`, a self-hosted backend: `ceph-rbd` (Rook's RBD CSI driver `rook-ceph.rbd.csi.ceph.com`, block images; needs `ceph_cluster_id` and `ceph_pool`), `cephfs` (Rook's CephFS CSI driver `rook-ceph.cephfs.csi.ceph.com`, a shared filesystem; needs `ceph_cluster_id` and `ceph_fs_name`) or `local-path` (`rancher.io/local-path`, directories on the pod's node as in kind and k3s; `WaitForFirstConsumer` only). Ceph presets write Rook's parameters: cluster ID, pool / filesystem, and the CSI secrets `rook-csi-rbd-*` / `rook-csi-cephfs-*` in the cluster's namespace. An explicit `provisioner` of another Rook operator namespace (`<ns>.rbd.csi.ceph.com`) is kept. When omitted, shows the backend the provisioner corresponds to (null if none)."),
+                )
+                .attr(
+                    Attribute::string("ceph_cluster_id")
+                        .optional()
+                        .computed()
+                        .describe("`cloud` = `ceph-rbd` / `cephfs`: the Ceph cluster ID; with Rook, the namespace of the CephCluster (e.g. `rook-ceph`), where Rook also keeps the CSI secrets. Shows the class's `clusterID` parameter for Ceph classes."),
+                )
+                .attr(
+                    Attribute::string("ceph_pool")
+                        .optional()
+                        .computed()
+                        .describe("`cloud` = `ceph-rbd`: the CephBlockPool for the images (required). `cephfs`: the data pool (optional; the filesystem's default otherwise). Shows the class's `pool` parameter for Ceph classes."),
+                )
+                .attr(
+                    Attribute::string("ceph_fs_name")
+                        .optional()
+                        .computed()
+                        .describe("`cloud` = `cephfs`: the CephFilesystem (required). Shows the class's `fsName` parameter for CephFS classes."),
                 )
                 .attr(
                     Attribute::string("uid")
@@ -309,13 +382,15 @@ impl Resource for StorageClass {
             config.get("tier"),
             config.get("cloud"),
         );
-        if prov.is_null() && tier.is_null() {
+        let self_hosted = cloud.as_str().and_then(SelfHosted::parse);
+        if prov.is_null() && tier.is_null() && self_hosted.is_none() && !cloud.is_unknown() {
             diags.attr_error(
                 AttributePath::attr("provisioner"),
                 "Missing provisioner",
-                "Set either `provisioner` (e.g. \"ebs.csi.aws.com\") or `tier` (\"ssd\" or \"standard\", with `cloud`).",
+                "Set either `provisioner` (e.g. \"ebs.csi.aws.com\"), `tier` (\"ssd\" or \"standard\", with `cloud` \"gcp\" or \"aws\"), or `cloud` = \"ceph-rbd\", \"cephfs\" or \"local-path\".",
             );
         }
+        validate_self_hosted(config, self_hosted, diags);
         if !tier.is_null() && cloud.is_null() {
             diags.attr_error(
                 AttributePath::attr("cloud"),
@@ -324,7 +399,8 @@ impl Resource for StorageClass {
             );
         }
         if let (Some(p), Some((preset, _))) = (prov.as_str(), preset_of(config)) {
-            if p != preset {
+            let same_backend = self_hosted.is_some_and(|b| b.is_provisioner(p));
+            if p != preset && !same_backend {
                 diags.attr_error(
                     AttributePath::attr("tier"),
                     "Conflicting tier and provisioner",
@@ -358,18 +434,43 @@ impl Resource for StorageClass {
                 plan.planned.set("parameters", Value::Map(BTreeMap::new()));
             }
         }
-        // Omitted tier/cloud show what the planned provisioner and parameters correspond to.
+        // Omitted tier/cloud/ceph_* show what the planned provisioner and parameters correspond to.
         let (prov, params) = (
             plan.planned.get("provisioner"),
             plan.planned.get("parameters"),
         );
-        let inferred = (prov.is_wholly_known() && params.is_wholly_known())
-            .then(|| infer_preset(prov.as_str().unwrap_or_default(), &params.to_string_map()));
+        let known = prov.is_wholly_known() && params.is_wholly_known();
+        let (p, m) = (
+            prov.as_str().unwrap_or_default().to_string(),
+            params.to_string_map(),
+        );
+        let inferred = known.then(|| infer_preset(&p, &m));
+        // A self-hosted cloud in configuration with no tier: the tier stays null.
+        let tier_free = plan
+            .config
+            .get("cloud")
+            .as_str()
+            .and_then(SelfHosted::parse)
+            .is_some();
         for (i, attr) in ["tier", "cloud"].into_iter().enumerate() {
             if plan.config.get(attr).is_null() {
                 let v = match inferred {
-                    Some(Some(tc)) => Value::string(if i == 0 { tc.0 } else { tc.1 }),
+                    _ if i == 0 && tier_free => Value::Null,
+                    Some(Some((t, c))) => match i {
+                        0 => t.map(Value::string).unwrap_or(Value::Null),
+                        _ => Value::string(c),
+                    },
                     Some(None) => Value::Null,
+                    None => Value::unknown(),
+                };
+                plan.planned.set(attr, v);
+            }
+        }
+        let ceph = known.then(|| ceph_values(&p, &m));
+        for (i, (_, attr)) in CEPH_ATTRS.into_iter().enumerate() {
+            if plan.config.get(attr).is_null() {
+                let v = match &ceph {
+                    Some(vals) => vals[i].clone(),
                     None => Value::unknown(),
                 };
                 plan.planned.set(attr, v);
@@ -487,6 +588,82 @@ impl Resource for StorageClass {
     }
 }
 
+/// Plan-time checks of a self-hosted `cloud` and the `ceph_*` attributes, each diagnostic on the
+/// attribute to fix.
+fn validate_self_hosted(config: &Value, backend: Option<SelfHosted>, diags: &mut Diagnostics) {
+    let cloud = config.get("cloud");
+    let Some(b) = backend else {
+        // gcp / aws / none: the ceph_* attributes mean nothing there.
+        if cloud.is_unknown() {
+            return;
+        }
+        for (_, attr) in CEPH_ATTRS {
+            if !config.get(attr).is_null() {
+                diags.attr_error(
+                    AttributePath::attr(attr),
+                    "Attribute needs a Ceph cloud",
+                    format!("`{attr}` is only used with `cloud` = \"ceph-rbd\" or \"cephfs\"; remove it or set `cloud`."),
+                );
+            }
+        }
+        return;
+    };
+    let name = b.as_str();
+    if !config.get("tier").is_null() {
+        diags.attr_error(
+            AttributePath::attr("tier"),
+            "Tier with a self-hosted cloud",
+            format!("`tier` picks a disk type on `cloud` = \"gcp\" or \"aws\"; `cloud` = {name:?} has no tiers (its volumes go where `ceph_*` say). Remove `tier`."),
+        );
+    }
+    if b == SelfHosted::LocalPath && config.get("volume_binding_mode").as_str() == Some("Immediate")
+    {
+        diags.attr_error(
+            AttributePath::attr("volume_binding_mode"),
+            "local-path needs WaitForFirstConsumer",
+            "The local-path provisioner creates the volume on the node of the first pod using the claim, so it cannot provision before a pod is scheduled. Use \"WaitForFirstConsumer\" (the default).",
+        );
+    }
+    if !config.get("parameters").is_null() {
+        // Explicit parameters replace the preset's; the ceph_* values are then read from them.
+        return;
+    }
+    let Some(target) = ceph_target_of(config) else {
+        return;
+    };
+    for problem in check_target(b, &target) {
+        let (field, missing) = match &problem {
+            PresetError::Missing { field, .. } => (*field, true),
+            PresetError::Unused { field, .. } => (*field, false),
+        };
+        let attr = CEPH_ATTRS
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, a)| *a)
+            .unwrap_or("cloud");
+        let what = match attr {
+            "ceph_cluster_id" => {
+                "the Ceph cluster ID (with Rook, the CephCluster's namespace, e.g. \"rook-ceph\")"
+            }
+            "ceph_pool" => "the CephBlockPool the images go to (e.g. \"replicapool\")",
+            _ => "the CephFilesystem (e.g. \"myfs\")",
+        };
+        if missing {
+            diags.attr_error(
+                AttributePath::attr(attr),
+                format!("Missing {attr}"),
+                format!("`cloud` = {name:?} needs `{attr}`: {what}."),
+            );
+        } else {
+            diags.attr_error(
+                AttributePath::attr(attr),
+                format!("{attr} not used by {name}"),
+                format!("`cloud` = {name:?} does not use `{attr}`; remove it."),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,12 +693,111 @@ mod tests {
             for (c, cloud) in [("gcp", Cloud::Gcp), ("aws", Cloud::Aws)] {
                 let (p, mut params) = tier_preset(cloud, tier);
                 params.insert("replication-type".into(), "regional-pd".into());
-                assert_eq!(infer_preset(p, &params), Some((t, c)));
+                assert_eq!(infer_preset(p, &params), Some((Some(t), c)));
             }
         }
         let params = BTreeMap::from([("type".to_string(), "io2".to_string())]);
         assert_eq!(infer_preset("ebs.csi.aws.com", &params), None);
         assert_eq!(infer_preset("x.csi", &BTreeMap::new()), None);
+        assert_eq!(
+            infer_preset("rancher.io/local-path", &BTreeMap::new()),
+            Some((None, "local-path"))
+        );
+    }
+
+    #[test]
+    fn self_hosted_presets_fill_provisioner_and_parameters() {
+        let c = config(&[
+            ("cloud", "ceph-rbd".into()),
+            ("ceph_cluster_id", "rook-ceph".into()),
+            ("ceph_pool", "replicapool".into()),
+        ]);
+        let (p, params) = preset_of(&c).expect("preset");
+        assert_eq!(p, "rook-ceph.rbd.csi.ceph.com");
+        assert_eq!(params["pool"], "replicapool");
+        let c = config(&[
+            ("cloud", "cephfs".into()),
+            ("ceph_cluster_id", "rook-ceph".into()),
+            ("ceph_fs_name", Value::unknown()),
+        ]);
+        assert!(preset_of(&c).is_none(), "unknown fs name: no preset yet");
+        let (p, params) = preset_of(&config(&[("cloud", "local-path".into())])).expect("preset");
+        assert_eq!((p, params.len()), ("rancher.io/local-path", 0));
+    }
+
+    /// The diagnostics a configuration gets, as (attribute path, summary).
+    async fn problems(pairs: &[(&str, Value)]) -> Vec<(String, String)> {
+        let sc = StorageClass(Shared::default());
+        let mut d = Diagnostics::new();
+        let mut c = vec![("name", Value::from("x"))];
+        c.extend(pairs.iter().cloned());
+        sc.validate(&Context::default(), &config(&c), &mut d).await;
+        d.iter()
+            .map(|x| (format!("{:?}", x.attribute), x.summary.clone()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn self_hosted_presets_name_what_is_missing_at_plan_time() {
+        let p = problems(&[("cloud", "ceph-rbd".into())]).await;
+        assert!(
+            p.iter()
+                .any(|(a, s)| a.contains("ceph_cluster_id") && s.contains("Missing")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|(a, s)| a.contains("ceph_pool") && s.contains("Missing")),
+            "{p:?}"
+        );
+        assert!(
+            !p.iter().any(|(a, _)| a.contains("\"provisioner\"")),
+            "{p:?}"
+        );
+
+        let p = problems(&[
+            ("cloud", "cephfs".into()),
+            ("ceph_cluster_id", "rook-ceph".into()),
+        ])
+        .await;
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].0.contains("ceph_fs_name"), "{p:?}");
+
+        let p = problems(&[
+            ("cloud", "local-path".into()),
+            ("volume_binding_mode", "Immediate".into()),
+        ])
+        .await;
+        assert!(
+            p.iter().any(|(a, _)| a.contains("volume_binding_mode")),
+            "{p:?}"
+        );
+        let p = problems(&[("cloud", "local-path".into()), ("ceph_pool", "x".into())]).await;
+        assert!(p.iter().any(|(a, _)| a.contains("ceph_pool")), "{p:?}");
+        let p = problems(&[("cloud", "local-path".into()), ("tier", "ssd".into())]).await;
+        assert!(
+            p.iter()
+                .any(|(a, s)| a.contains("tier") && s.contains("self-hosted")),
+            "{p:?}"
+        );
+        let p = problems(&[
+            ("tier", "ssd".into()),
+            ("cloud", "aws".into()),
+            ("ceph_pool", "x".into()),
+        ])
+        .await;
+        assert!(p.iter().any(|(a, _)| a.contains("ceph_pool")), "{p:?}");
+        // Another Rook operator namespace's driver is the same backend, not a conflict.
+        let p = problems(&[
+            ("cloud", "ceph-rbd".into()),
+            ("provisioner", "storage.rbd.csi.ceph.com".into()),
+            ("ceph_cluster_id", "storage".into()),
+            ("ceph_pool", "replicapool".into()),
+        ])
+        .await;
+        assert!(p.is_empty(), "{p:?}");
+        let p = problems(&[("cloud", "local-path".into())]).await;
+        assert!(p.is_empty(), "{p:?}");
     }
 
     #[test]

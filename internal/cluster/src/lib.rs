@@ -18,6 +18,7 @@ mod index_lock;
 mod lock;
 mod server_time;
 mod span;
+mod self_hosted_class;
 mod storage_class;
 mod validate;
 
@@ -47,6 +48,10 @@ pub use server_time::{parse_http_date, ServerTime};
 pub use span::{
     acquire_span, read_span, release_span, renew_span, span_holder, still_ours, BadToken, Behind,
     FencingToken, Member, Reading, ReleaseReport, SpanError, SpanState,
+};
+pub use self_hosted_class::{
+    check_target, infer_self_hosted, self_hosted_preset, CephTarget, PresetError, SelfHosted,
+    LOCAL_PATH_PROVISIONER, ROOK_CEPHFS_PROVISIONER, ROOK_OPERATOR_NAMESPACE, ROOK_RBD_PROVISIONER,
 };
 pub use storage_class::{
     immutable_changes, infer_preset, tier_preset, Cloud, StorageClassInfo, StorageClassSpec, Tier,
