@@ -55,12 +55,18 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Mode::Full)]
         mode: Mode,
     },
-    /// Unpack an artifact into a directory, checking it against its metadata.
+    /// Unpack an artifact as a directory, all or nothing: it is read into a staging directory
+    /// beside the target, checked against its metadata, and only then moved into place.
     Restore {
         /// URL of the artifact.
         url: String,
+        /// The directory to restore as: missing or empty, unless --replace.
         #[arg(long)]
         into: PathBuf,
+        /// Replace what the directory holds: the verified tree is swapped in, and the old one
+        /// removed only after the swap.
+        #[arg(long)]
+        replace: bool,
     },
     /// Print the index (base.json) of a store prefix.
     List {
@@ -139,7 +145,11 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(Failure(format!("cannot start the runtime: {e}"), 1)),
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Everything that must finish (uploads aborted, staging directories removed) finished inside
+    // `run`; a reader thread still blocked on a stalled source must not hold the exit.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => fail(f),
     }
@@ -167,11 +177,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 "ok": true,
             }))
         }
-        Command::Restore { url, into } => {
+        Command::Restore { url, into, replace } => {
             let (store, key) = open_artifact(&cli.conn, &url).await?;
-            std::fs::create_dir_all(&into)
-                .map_err(|e| format!("cannot create {}: {e}", into.display()))?;
-            let s = catalog::restore_artifact(&*store, &key, &into).await?;
+            let opts = archiver::RestoreOptions {
+                replace,
+                read: archiver::ReadOptions {
+                    cancel: Some(cancel_on_ctrl_c()),
+                    ..Default::default()
+                },
+            };
+            let s = catalog::restore_artifact(&*store, &key, &into, opts).await?;
             print_json(&serde_json::json!({
                 "url": url,
                 "into": into.display().to_string(),
@@ -200,14 +215,7 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
     }
     let store = open_store(conn, &a.store).await?;
 
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("testnet-archiver: interrupted, cleaning up");
-            on_signal.cancel();
-        }
-    });
+    let cancel = cancel_on_ctrl_c();
 
     let mut req = catalog::PublishRequest::new(a.network, a.kind, a.source);
     req.label = a.label;
@@ -229,6 +237,19 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
         meta.url, meta.size_bytes, meta.file_count
     );
     print_json(&meta)
+}
+
+/// A token cancelled by the first Ctrl-C (SIGINT), so the command stops and cleans up.
+fn cancel_on_ctrl_c() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("testnet-archiver: interrupted, cleaning up");
+            on_signal.cancel();
+        }
+    });
+    cancel
 }
 
 /// Prints progress to stderr at most every two seconds.

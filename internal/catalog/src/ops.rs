@@ -122,7 +122,12 @@ pub async fn verify_artifact(
             }
         }
         VerifyMode::Full => {
-            let v = archiver::verify(store.get_stream(&key).await?).await?;
+            let v = archiver::verify(store.get_stream(&key).await?)
+                .await
+                .map_err(|source| CatalogError::ReadBack {
+                    url: url.clone(),
+                    source,
+                })?;
             if v.file_count != meta.file_count {
                 return Err(fail(
                     "file count",
@@ -161,14 +166,28 @@ pub async fn verify_artifact(
     Ok(report)
 }
 
-/// Restores an artifact into a directory and checks what was read against its metadata.
+/// Restores an artifact as the directory `into`, all or nothing: the object is read into a
+/// staging directory beside the target, checked against its metadata (SHA-256, size, file
+/// count, uncompressed size) on top of the archiver's own checks (LZ4 checksums, safe paths),
+/// and only then moved into place. On any failure or cancellation the target is left as it was.
 pub async fn restore_artifact(
     store: &dyn ObjectStore,
     key_or_name: &str,
     into: &Path,
+    mut opts: archiver::RestoreOptions,
 ) -> Result<archiver::VerifySummary> {
     let meta = require(store, key_or_name).await?;
-    let summary = archiver::restore(store.get_stream(&meta.artifact_key()).await?, into).await?;
+    let failed = |source| CatalogError::Restore {
+        name: meta.name.clone(),
+        into: into.display().to_string(),
+        source,
+    };
+    opts.read.total_bytes.get_or_insert(meta.size_bytes);
+    let stream = store.get_stream(&meta.artifact_key()).await?;
+    let staged = archiver::stage_restore(stream, into, opts)
+        .await
+        .map_err(failed)?;
+    let summary = staged.summary().clone();
     let mismatch = |what, expected: String, actual: String| CatalogError::RestoreMismatch {
         name: meta.name.clone(),
         into: into.display().to_string(),
@@ -176,21 +195,31 @@ pub async fn restore_artifact(
         expected,
         actual,
     };
-    if hex(&summary.sha256) != meta.sha256 {
-        return Err(mismatch(
-            "sha256",
-            meta.sha256.clone(),
-            hex(&summary.sha256),
-        ));
-    }
-    if summary.file_count != meta.file_count {
-        return Err(mismatch(
+    // Dropping `staged` on any of these returns removes the staging directory.
+    let checks = [
+        ("sha256", meta.sha256.clone(), hex(&summary.sha256)),
+        (
+            "size",
+            meta.size_bytes.to_string(),
+            summary.compressed_bytes.to_string(),
+        ),
+        (
             "file count",
             meta.file_count.to_string(),
             summary.file_count.to_string(),
-        ));
+        ),
+        (
+            "uncompressed size",
+            meta.uncompressed_bytes.to_string(),
+            summary.uncompressed_bytes.to_string(),
+        ),
+    ];
+    for (what, expected, actual) in checks {
+        if expected != actual {
+            return Err(mismatch(what, expected, actual));
+        }
     }
-    Ok(summary)
+    staged.commit().map_err(failed)
 }
 
 /// Removes an artifact: from the index first (conditionally), then repairs the latest pointer,

@@ -189,7 +189,7 @@ async fn verify_and_restore_round_trip_and_detect_tampering() {
     assert_eq!(full.file_count, Some(meta.file_count));
 
     let out = tempfile::tempdir().expect("tempdir");
-    catalog::restore_artifact(&store, &meta.name, out.path())
+    catalog::restore_artifact(&store, &meta.name, out.path(), Default::default())
         .await
         .expect("restore");
     for rel in [
@@ -224,11 +224,22 @@ async fn verify_and_restore_round_trip_and_detect_tampering() {
         assert!(
             matches!(
                 err,
-                CatalogError::VerifyFailed { .. } | CatalogError::Archive(_)
+                CatalogError::VerifyFailed { .. } | CatalogError::ReadBack { .. }
             ),
             "{mode:?}: {err}"
         );
     }
+
+    // Restoring it: refused, and the target (missing or holding files) stays as it was.
+    let parent = tempfile::tempdir().expect("tempdir");
+    let fresh = parent.path().join("fresh");
+    let err = catalog::restore_artifact(&store, &meta.name, &fresh, Default::default())
+        .await
+        .expect_err("tampered artifact must not restore");
+    assert!(matches!(err, CatalogError::Restore { .. }), "{err}");
+    assert!(err.to_string().starts_with("restore of"), "{err}");
+    assert!(!fresh.exists());
+    assert_eq!(std::fs::read_dir(parent.path()).expect("ls").count(), 0);
 }
 
 /// Wraps a store and flips one byte of every streamed upload (or of every streamed read), like a
