@@ -42,6 +42,10 @@ struct Connection {
     /// S3 server-side encryption: AES256 or aws:kms.
     #[arg(long, global = true)]
     sse: Option<String>,
+    /// Connections reading one S3 or GCS object at once, each fetching its own byte range (a
+    /// failed range is retried alone).
+    #[arg(long, global = true, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    connections: u16,
 }
 
 #[derive(Subcommand)]
@@ -315,7 +319,11 @@ async fn open_store(conn: &Connection, url: &str) -> Result<Arc<dyn ObjectStore>
         region: conn.region.clone(),
         sse: conn.sse.clone(),
     };
-    Ok(objstore::open(url, &config).await?)
+    let reads = objstore::RangedReads {
+        connections: conn.connections.into(),
+        ..Default::default()
+    };
+    Ok(objstore::open_with_reads(url, &config, reads).await?)
 }
 
 /// Splits an artifact URL into its store prefix and key at the last `/`.

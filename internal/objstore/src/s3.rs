@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::ranged::{RangeSource, RangedReads};
 use crate::url::{join_key, strip_key};
 use crate::{
     ByteStream, ObjectMeta, ObjectStore, Precondition, PutOptions, Result, StoreConfig, StoreError,
@@ -70,6 +71,8 @@ pub struct S3Settings {
     pub connect_timeout: Duration,
     /// Attempts per request, retries included (throttling, 5xx, reset connections).
     pub max_attempts: u32,
+    /// How objects are read: ranges over several connections, each retried on its own.
+    pub reads: RangedReads,
 }
 
 impl Default for S3Settings {
@@ -81,6 +84,7 @@ impl Default for S3Settings {
             read_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             max_attempts: 5,
+            reads: RangedReads::default(),
         }
     }
 }
@@ -866,6 +870,46 @@ impl ChunkReader {
 /// The whole-object SHA-256 a response attests, if any. A multipart object's checksum is
 /// composite (the digest of the part digests; AWS appends `-N`, moto does not, and says so only
 /// through the `-N` ETag), so it is not the object's SHA-256.
+/// Ranges of one version of one object: every range carries `If-Match` with the ETag the HEAD
+/// saw, so an object replaced mid-read fails instead of mixing two versions.
+struct S3Range {
+    store: S3Store,
+    key: String,
+    etag: String,
+}
+
+#[async_trait::async_trait]
+impl RangeSource for S3Range {
+    async fn fetch(&self, start: u64, end: u64) -> Result<ByteStream> {
+        let mut req = self
+            .store
+            .client
+            .get_object()
+            .bucket(&self.store.bucket)
+            .key(self.store.full_key(&self.key))
+            .range(format!("bytes={start}-{}", end - 1));
+        if !self.etag.is_empty() {
+            req = req.if_match(&self.etag);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.store.map_err(&self.key, e))?;
+        let stream = futures::stream::unfold(resp.body, |mut body| async move {
+            match body.next().await {
+                Some(Ok(b)) => Some((Ok(b), body)),
+                Some(Err(e)) => Some((Err(std::io::Error::other(e)), body)),
+                None => None,
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    fn url(&self) -> String {
+        self.store.url(&self.key)
+    }
+}
+
 fn decode_sha256(
     c: Option<&str>,
     kind: Option<&ChecksumType>,
@@ -993,23 +1037,23 @@ impl ObjectStore for S3Store {
     }
 
     async fn get_stream(&self, key: &str) -> Result<ByteStream> {
-        let resp = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.full_key(key))
-            .send()
-            .await
-            .map_err(|e| self.map_err(key, e))?;
-        let body = resp.body;
-        let stream = futures::stream::unfold(body, |mut body| async move {
-            match body.next().await {
-                Some(Ok(b)) => Some((Ok(b), body)),
-                Some(Err(e)) => Some((Err(std::io::Error::other(e)), body)),
-                None => None,
-            }
-        });
-        Ok(Box::pin(stream))
+        let meta = self
+            .head(key)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { url: self.url(key) })?;
+        if meta.size == 0 {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let source = S3Range {
+            store: self.clone(),
+            key: key.to_string(),
+            etag: meta.version.0,
+        };
+        Ok(crate::ranged::read(
+            std::sync::Arc::new(source),
+            meta.size,
+            &self.settings.reads,
+        ))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
