@@ -106,9 +106,13 @@ struct CreateArgs {
     no_default_excludes: bool,
     #[arg(long, value_enum, default_value_t = Mode::Checksum)]
     verify: Mode,
-    /// Keep only the newest N artifacts of this network and kind.
+    /// Keep only the newest N artifacts of this network and kind in the index.
     #[arg(long)]
     retain: Option<u32>,
+    /// How long an artifact dropped by --retain stays readable before its objects are deleted
+    /// (by a later publish with --retain): e.g. 1h, 30m, 90s, 0s.
+    #[arg(long, default_value = "1h", value_parser = parse_grace)]
+    retention_grace: std::time::Duration,
     #[arg(long)]
     block_height: Option<u64>,
     #[arg(long)]
@@ -228,6 +232,7 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
     req.block_time = a.block_time;
     req.verify = a.verify.into();
     req.retain = a.retain;
+    req.retention_grace = a.retention_grace;
     req.tool_version = TOOL_VERSION.to_string();
     req.archive.excludes = a.excludes;
     req.archive.includes = a.includes;
@@ -241,6 +246,24 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
         meta.url, meta.size_bytes, meta.file_count
     );
     print_json(&meta)
+}
+
+/// A duration as a number and a unit: `90s`, `30m`, `1h`, `2d`.
+fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; use e.g. 90s, 30m, 1h or 2d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?} has no unit; use s, m, h or d (e.g. 1h)")),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(secs)))
 }
 
 /// A token cancelled by the first Ctrl-C (SIGINT), so the command stops and cleans up.
@@ -354,6 +377,16 @@ async fn open_artifact(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grace_durations() {
+        assert_eq!(parse_grace("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_grace("1h"), Ok(std::time::Duration::from_secs(3600)));
+        assert_eq!(parse_grace("0s"), Ok(std::time::Duration::ZERO));
+        for bad in ["", "1", "h", "1x", "-1h"] {
+            assert!(parse_grace(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn artifact_urls_split_at_last_slash() {

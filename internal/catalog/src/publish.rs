@@ -39,8 +39,10 @@ pub struct PublishRequest {
     pub source_dir: PathBuf,
     pub archive: ArchiveOptions,
     pub verify: VerifyMode,
-    /// Keep only the newest N artifacts of this network and kind (N >= 1).
+    /// Keep only the newest N artifacts of this network and kind (N >= 1) in the index.
     pub retain: Option<u32>,
+    /// How long an artifact retention drops stays readable before its objects are deleted.
+    pub retention_grace: std::time::Duration,
     /// Recorded in the metadata, e.g. `testnet-archiver/0.1.0`.
     pub tool_version: String,
 }
@@ -64,6 +66,7 @@ impl PublishRequest {
             archive: ArchiveOptions::default(),
             verify: VerifyMode::default(),
             retain: None,
+            retention_grace: crate::retention::DEFAULT_RETENTION_GRACE,
             tool_version: concat!("testnet-catalog/", env!("CARGO_PKG_VERSION")).to_string(),
         }
     }
@@ -228,9 +231,15 @@ pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<Art
             .await
             .map_err(|e| partial(&name, "updating the latest pointer", e))?;
         if let Some(n) = req.retain {
-            apply_retention(store, &req.network, &req.kind, n)
-                .await
-                .map_err(|e| partial(&name, "applying retention", e))?;
+            crate::retention::apply_retention(
+                store,
+                &req.network,
+                &req.kind,
+                n,
+                req.retention_grace,
+            )
+            .await
+            .map_err(|e| partial(&name, "applying retention", e))?;
         }
         Ok::<_, CatalogError>(())
     };
@@ -387,48 +396,6 @@ pub(crate) fn check_format(url: &str, index: Index) -> Result<Index> {
         });
     }
     Ok(index)
-}
-
-/// Keeps the newest `keep` artifacts of a network and kind: first removes the others from the
-/// index (conditionally, so a concurrent publisher's entry survives), then deletes their objects,
-/// so a reader of the index never follows an entry to a missing object.
-pub async fn apply_retention(
-    store: &dyn ObjectStore,
-    network: &str,
-    kind: &str,
-    keep: u32,
-) -> Result<Vec<String>> {
-    let url = store.url(INDEX_KEY);
-    let mut removed: Vec<ArtifactMeta> = Vec::new();
-    doc::update::<Index, _>(store, INDEX_KEY, |current| {
-        removed.clear();
-        let mut index = check_format(&url, current.unwrap_or_default())?;
-        let mut group: Vec<&ArtifactMeta> = index
-            .artifacts
-            .iter()
-            .filter(|a| a.network == network && a.kind == kind)
-            .collect();
-        group.sort_by(|a, b| b.recency_cmp(a));
-        removed = group.into_iter().skip(keep as usize).cloned().collect();
-        if removed.is_empty() {
-            return Ok(Change::Keep);
-        }
-        index
-            .artifacts
-            .retain(|a| !removed.iter().any(|r| r.name == a.name));
-        index.updated_at = now_rfc3339();
-        Ok(Change::Write(index))
-    })
-    .await?;
-    for r in &removed {
-        tracing::info!(object = %r.url, "retention: deleting artifact");
-        store.delete(&r.artifact_key()).await?;
-        store.delete(&names::metadata_key(&r.name)).await?;
-    }
-    if !removed.is_empty() {
-        crate::ops::repair_latest_pointer(store, network, kind).await?;
-    }
-    Ok(removed.into_iter().map(|r| r.name).collect())
 }
 
 async fn remove_quietly(store: &dyn ObjectStore, keys: &[String]) {
