@@ -2,9 +2,10 @@
 //! verify, restore or list artifacts, from the command line. A thin shell over the `catalog`
 //! crate: the same code the Terraform provider runs.
 
+mod progress;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -173,7 +174,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Create(args) => create(&cli.conn, args).await,
         Command::Verify { url, mode } => {
             let (store, key) = open_artifact(&cli.conn, &url).await?;
-            let r = catalog::verify_artifact(&*store, &key, mode.into()).await?;
+            let meter = Arc::new(progress::Meter::new("verify"));
+            let opts = archiver::ReadOptions {
+                cancel: Some(cancel_on_ctrl_c()),
+                progress: Some(read_progress(meter.clone())),
+                ..Default::default()
+            };
+            let r = catalog::verify_artifact_with(&*store, &key, mode.into(), opts).await;
+            meter.finish();
+            let r = r?;
             print_json(&serde_json::json!({
                 "name": r.name,
                 "url": r.url,
@@ -187,14 +196,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Restore { url, into, replace } => {
             let (store, key) = open_artifact(&cli.conn, &url).await?;
+            let meter = Arc::new(progress::Meter::new("restore"));
             let opts = archiver::RestoreOptions {
                 replace,
                 read: archiver::ReadOptions {
                     cancel: Some(cancel_on_ctrl_c()),
+                    progress: Some(read_progress(meter.clone())),
                     ..Default::default()
                 },
             };
-            let s = catalog::restore_artifact(&*store, &key, &into, opts).await?;
+            let s = catalog::restore_artifact(&*store, &key, &into, opts).await;
+            meter.finish();
+            let s = s?;
             print_json(&serde_json::json!({
                 "url": url,
                 "into": into.display().to_string(),
@@ -238,9 +251,12 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
     req.archive.includes = a.includes;
     req.archive.use_default_excludes = !a.no_default_excludes;
     req.archive.cancel = Some(cancel);
-    req.archive.progress = Some(progress_printer());
+    let meter = Arc::new(progress::Meter::new("create"));
+    req.archive.progress = Some(create_progress(meter.clone()));
 
-    let meta = catalog::publish(&*store, req).await?;
+    let meta = catalog::publish(&*store, req).await;
+    meter.finish();
+    let meta = meta?;
     eprintln!(
         "testnet-archiver: published {} ({} bytes, {} files)",
         meta.url, meta.size_bytes, meta.file_count
@@ -279,29 +295,29 @@ fn cancel_on_ctrl_c() -> CancellationToken {
     cancel
 }
 
-/// Prints progress to stderr at most every two seconds.
-fn progress_printer() -> Arc<dyn Fn(&archiver::Progress) + Send + Sync> {
-    let last_ms = AtomicU64::new(0);
+/// Create's progress: tar bytes read of the walk's total, files, compressed bytes written.
+fn create_progress(meter: Arc<progress::Meter>) -> Arc<dyn Fn(&archiver::Progress) + Send + Sync> {
     Arc::new(move |p: &archiver::Progress| {
-        let ms = p.elapsed.as_millis() as u64;
-        let prev = last_ms.load(Ordering::Relaxed);
-        if ms < prev + 2000
-            || last_ms
-                .compare_exchange(prev, ms, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-        let secs = p.elapsed.as_secs_f64().max(0.001);
-        eprintln!(
-            "testnet-archiver: {:.1} of ~{:.1} MiB read, {:.1} MiB written, {} files, {:.1} MiB/s",
-            mib(p.uncompressed_bytes),
-            mib(p.total_bytes_estimate),
-            mib(p.compressed_bytes),
+        let detail = format!(
+            "{} files, {:.1} MiB compressed",
             p.files,
-            mib(p.uncompressed_bytes) / secs
+            p.compressed_bytes as f64 / (1024.0 * 1024.0)
         );
+        meter.update(
+            p.uncompressed_bytes,
+            Some(p.total_bytes_estimate),
+            p.elapsed,
+            &detail,
+        );
+    })
+}
+
+/// Verify's and restore's progress: bytes of the object read, of its published size.
+fn read_progress(
+    meter: Arc<progress::Meter>,
+) -> Arc<dyn Fn(&archiver::ReadProgress) + Send + Sync> {
+    Arc::new(move |p: &archiver::ReadProgress| {
+        meter.update(p.compressed_bytes, p.total_bytes, p.elapsed, "")
     })
 }
 

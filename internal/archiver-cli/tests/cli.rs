@@ -258,6 +258,15 @@ fn tree(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
     out
 }
 
+/// The one-line error, without the progress lines before it.
+fn error_line(o: &Output) -> String {
+    stderr(o)
+        .lines()
+        .find(|l| l.starts_with("testnet-archiver: error:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .expect("read_dir")
@@ -315,7 +324,7 @@ fn restore_is_all_or_nothing() {
     // Non-empty target without --replace: refused, untouched.
     let o = run(&["restore", &url, "--into", &target_s]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let e = stderr(&o);
+    let e = error_line(&o);
     assert!(
         e.contains("restore") && e.contains("not empty") && e.contains("--replace"),
         "{e}"
@@ -334,7 +343,7 @@ fn restore_is_all_or_nothing() {
     std::fs::write(&key, &bad).expect("write");
     let o = run(&["restore", &url, "--into", &target_s, "--replace"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let e = stderr(&o);
+    let e = error_line(&o);
     assert!(e.contains("restore") && !e.contains("archiving"), "{e}");
     assert!(e.contains("left as it was"), "{e}");
     assert_eq!(tree(&target), before, "a failed restore changed the target");

@@ -31,7 +31,8 @@ pub use error::{CatalogError, Result};
 pub use meta::{hex, ArtifactMeta, Index, LatestPointer, INDEX_FORMAT_VERSION};
 pub use names::{artifact_key, latest_key, metadata_key, redirect_key, INDEX_KEY};
 pub use ops::{
-    delete_artifact, get, latest, list, restore_artifact, verify_artifact, VerifyReport,
+    delete_artifact, get, latest, list, restore_artifact, verify_artifact, verify_artifact_with,
+    VerifyReport,
 };
 pub use publish::{publish, PublishRequest, VerifyMode};
 pub use retention::{
