@@ -62,7 +62,8 @@ pub struct S3Settings {
     /// Size of the first parts of a multipart upload; a stream shorter than this goes as one PUT.
     /// AWS needs at least 5 MiB; S3-compatible test servers accept less.
     pub part_size: u64,
-    /// Parts uploaded at the same time (memory is about `(parts_in_flight + 1) * part_size`).
+    /// Parts uploaded at the same time (memory is about `(parts_in_flight + 1) * part_size`:
+    /// 40 MiB with the defaults, so a create to S3 stays near a create into a local store).
     pub parts_in_flight: usize,
     /// `None`: the standard chain (env, profile, web identity, IMDS).
     pub credentials: Option<StaticCredentials>,
@@ -78,7 +79,7 @@ pub struct S3Settings {
 impl Default for S3Settings {
     fn default() -> Self {
         S3Settings {
-            part_size: 16 * 1024 * 1024,
+            part_size: 8 * 1024 * 1024,
             parts_in_flight: 4,
             credentials: None,
             read_timeout: Duration::from_secs(60),
@@ -90,7 +91,7 @@ impl Default for S3Settings {
 }
 
 /// Part size of part `part_number` (1-based): `base` for the first 1000 parts, doubling every
-/// 1000 parts after, capped at 5 GiB; with a 16 MiB base, 10,000 parts hold more than 5 TiB.
+/// 1000 parts after, capped at 5 GiB; with an 8 MiB base, 10,000 parts hold more than 5 TiB.
 pub fn part_size_for(part_number: u32, base: u64) -> u64 {
     let step = (part_number.saturating_sub(1) / PARTS_PER_SIZE_STEP).min(20);
     base.saturating_mul(1u64 << step).min(MAX_PART_SIZE)
