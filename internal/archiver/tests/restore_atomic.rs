@@ -225,3 +225,93 @@ async fn cancelling_mid_restore_leaves_nothing() {
 }
 
 use futures::StreamExt as _;
+
+/// A tmpfs mounted for one test (root only), unmounted when dropped.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path) -> Option<Mount> {
+        fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(Mount(at.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_mount_point_target_is_restored_in_place() {
+    // A volume mounted at the data directory, as in a pod: it cannot be renamed, so the staging
+    // directory goes inside it and the commit moves entries up. A fresh filesystem's lost+found
+    // is not content.
+    let (src, bytes) = archive_of(7).await;
+    let parent = tempfile::tempdir().unwrap();
+    let target = parent.path().join("data");
+    let Some(_mount) = Mount::tmpfs(&target) else {
+        return;
+    };
+    fs::create_dir(target.join("lost+found")).unwrap();
+    let fresh = archiver::restore(stream_of(bytes.clone(), 65536), &target)
+        .await
+        .unwrap();
+    assert_eq!(fresh.file_count, 8);
+    let mut want = snapshot(src.path());
+    want.insert(PathBuf::from("lost+found"), Node::Dir { mode: 0o755 });
+    let mut got = snapshot(&target);
+    if let Some(Node::Dir { mode }) = got.get_mut(Path::new("lost+found")) {
+        *mode = 0o755;
+    }
+    assert_eq!(got, want);
+
+    // Holding a state now: refused without replace; a damaged archive changes nothing.
+    write(&target, "store/stale.sst", b"old", 0o644);
+    let before = snapshot(&target);
+    let err = archiver::restore(stream_of(bytes.clone(), 65536), &target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ArchiveError::TargetNotEmpty { .. }),
+        "{err:?}"
+    );
+    let mut bad = bytes.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x10;
+    archiver::stage_restore(stream_of(bad, 65536), &target, replace())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        snapshot(&target),
+        before,
+        "a failed restore changed the mount"
+    );
+
+    // Replace: the new state, lost+found kept, nothing of ours left inside.
+    archiver::stage_restore(stream_of(bytes, 65536), &target, replace())
+        .await
+        .unwrap()
+        .commit()
+        .unwrap();
+    assert!(!target.join("store/stale.sst").exists());
+    assert!(target.join("lost+found").is_dir());
+    assert_eq!(
+        fs::read(target.join("config.json")).unwrap(),
+        b"{\"seed\":7}"
+    );
+    let names = entries(&target);
+    assert!(
+        names.iter().all(|n| !n.starts_with(".testnet-")),
+        "{names:?}"
+    );
+}
