@@ -646,3 +646,50 @@ async fn concurrent_publishers_lose_no_entry() {
         "ghostnet-rolling-p7"
     );
 }
+
+#[tokio::test]
+async fn a_restore_whose_sha256_differs_from_the_published_one_changes_nothing() {
+    // The archive itself is sound (LZ4 checksums pass); only the published SHA-256 disagrees,
+    // which the catalog learns after the whole object was read: the staged tree must go.
+    let src = source_dir();
+    let store = MemStore::new("file:///unused");
+    let meta = catalog::publish(&store, request("ghostnet", "s", 9, src.path()))
+        .await
+        .expect("publish");
+    let mut lie = meta.clone();
+    lie.sha256 = "0".repeat(64);
+    store.overwrite_raw(
+        &format!("{}.json", meta.name),
+        Bytes::from(serde_json::to_vec(&lie).expect("json")),
+    );
+    let parent = tempfile::tempdir().expect("tempdir");
+    let target = parent.path().join("data");
+    std::fs::create_dir_all(target.join("store")).expect("mkdir");
+    std::fs::write(target.join("store/LOCK"), b"old").expect("write");
+    let opts = archiver::RestoreOptions {
+        replace: true,
+        ..Default::default()
+    };
+    let err = catalog::restore_artifact(&store, &meta.name, &target, opts)
+        .await
+        .expect_err("a SHA-256 mismatch must not restore");
+    assert!(
+        matches!(err, CatalogError::RestoreMismatch { what: "sha256", .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("left as it was"), "{err}");
+    assert_eq!(
+        std::fs::read(target.join("store/LOCK")).expect("kept"),
+        b"old"
+    );
+    assert_eq!(
+        std::fs::read_dir(&target).expect("ls").count(),
+        1,
+        "only the old store/ directory"
+    );
+    assert_eq!(
+        std::fs::read_dir(parent.path()).expect("ls").count(),
+        1,
+        "no staging directory left beside the target"
+    );
+}
