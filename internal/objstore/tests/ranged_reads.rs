@@ -171,3 +171,55 @@ async fn a_range_that_keeps_failing_names_the_object_and_the_range() {
     assert!(msg.contains("3 attempt(s)"), "{msg}");
     assert_eq!(get(&rig.proxy.stats.resets), 3, "bounded attempts");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcs_a_reset_range_is_reread_alone() {
+    let Some(emulator) = start_gcs_emulator() else {
+        return;
+    };
+    let writer = gcs_store(&emulator.endpoint(), "snaps", "ghostnet", 256 * 1024).await;
+    let body = data(LEN, 31);
+    writer
+        .put_stream(KEY, stream_of(body.clone(), 50_000), PutOptions::default())
+        .await
+        .expect("upload");
+    // Every GET of the object is recorded; the first one of the ninth range dies 30 kB in.
+    let gets = Arc::new(Mutex::new(Vec::new()));
+    let (seen, hit) = (gets.clone(), std::sync::atomic::AtomicBool::new(false));
+    let proxy = FaultProxy::start(emulator.addr(), move |r: &Request| {
+        let Some((a, e)) = r.byte_range().filter(|_| r.method == "GET") else {
+            return Fault::Pass;
+        };
+        seen.lock().expect("lock").push((a, e));
+        if a == 8 * RANGE && !hit.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            Fault::ResetResponseAfter(30_000)
+        } else {
+            Fault::Pass
+        }
+    })
+    .await;
+    let config = objstore::StoreConfig {
+        endpoint: Some(proxy.endpoint()),
+        ..Default::default()
+    };
+    let settings = objstore::gcs::GcsSettings {
+        reads: reads(3),
+        max_attempts: 1,
+        ..Default::default()
+    };
+    let reader = objstore::gcs::GcsStore::open_with("snaps", "ghostnet", &config, settings)
+        .await
+        .expect("open");
+    let mut s = reader.get_stream(KEY).await.expect("get");
+    let mut got = Vec::new();
+    while let Some(b) = s.next().await {
+        got.extend_from_slice(&b.expect("the reset range is retried"));
+    }
+    eprintln!("{}", proxy.stats);
+    assert!(got == body[..], "the bytes differ from the object's");
+    assert_eq!(get(&proxy.stats.resets), 1);
+    let gets = gets.lock().expect("lock").clone();
+    assert_eq!(gets.len(), 11, "ten ranges and one retry: {gets:?}");
+    let ninth = gets.iter().filter(|(_, e)| *e == 9 * RANGE - 1).count();
+    assert_eq!(ninth, 2, "{gets:?}");
+}

@@ -276,9 +276,12 @@ async fn connection(
     let delay = Arc::new(std::sync::Mutex::new(None::<Duration>));
     // Set when the next answer must break off after this many bytes: reset, or hold this long.
     let cut = Arc::new(std::sync::Mutex::new(None::<(usize, Option<Duration>)>));
+    // Told by the answer direction that it reset the client: the request direction must drop
+    // its half too, or the socket stays open and the client only sees a stall.
+    let killed = Arc::new(tokio::sync::Notify::new());
     let down = {
         let (cw, lose, st, delay) = (cw.clone(), lose.clone(), st.clone(), delay.clone());
-        let cut = cut.clone();
+        let (cut, killed) = (cut.clone(), killed.clone());
         tokio::spawn(async move {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -305,6 +308,7 @@ async fn connection(
                         None => {
                             st.resets.fetch_add(1, Ordering::SeqCst);
                             arm_reset(w.as_ref());
+                            killed.notify_one();
                             return;
                         }
                         Some(hold) => {
@@ -336,7 +340,14 @@ async fn connection(
     let mut buf = Vec::new();
     let outcome = async {
         loop {
-            let Some(head_len) = read_head(&mut cr, &mut buf).await? else {
+            let next = tokio::select! {
+                r = read_head(&mut cr, &mut buf) => r?,
+                _ = killed.notified() => {
+                    arm_reset(sw.as_ref());
+                    return Ok(());
+                }
+            };
+            let Some(head_len) = next else {
                 // The client is done: let the server close so the answer direction ends.
                 sw.shutdown().await?;
                 return Ok(());
