@@ -177,11 +177,13 @@ pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<Art
             remove_quietly(store, std::slice::from_ref(&key)).await;
             return Err(e.into());
         }
-        // The archiver's own error explains a broken stream better than the store's.
         (Err(StoreError::PreconditionFailed { .. }), _) => {
             let existing = store.head(&key).await.ok().flatten().and_then(|m| m.sha256);
             return Err(exists_error(store, &key, existing).await);
         }
+        // The store stopped reading: the archiver only saw its stream dropped, the store knows why.
+        (Err(e), Err(archiver::ArchiveError::StreamDropped)) => return Err(e.into()),
+        // The archiver's own error explains a broken stream better than the store's.
         (Err(_), Err(e)) => return Err(e.into()),
         (Err(StoreError::Cancelled { .. }), Ok(_)) => return Err(CatalogError::Cancelled),
         (Err(e), Ok(_)) => return Err(e.into()),
