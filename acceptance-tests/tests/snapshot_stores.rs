@@ -619,7 +619,7 @@ fn s3_publish_that_never_gets_through_fails_cleanly() {
     };
     let (status, _) = http(moto.port, "PUT", "/snaps", b"");
     assert_eq!(status, 200, "create bucket");
-    // Every connection dies once it has carried 3 MB: no 16 MiB part ever arrives, while small
+    // Every connection dies once it has carried 3 MB: no 8 MiB part ever arrives, while small
     // requests (create, abort, list) still do.
     let (relay, cuts) = relay(moto.port, 400_000_000, 3_000_000, usize::MAX);
     let mirror = Mirror::testnet();

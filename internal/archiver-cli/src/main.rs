@@ -2,9 +2,10 @@
 //! verify, restore or list artifacts, from the command line. A thin shell over the `catalog`
 //! crate: the same code the Terraform provider runs.
 
+mod progress;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -42,6 +43,10 @@ struct Connection {
     /// S3 server-side encryption: AES256 or aws:kms.
     #[arg(long, global = true)]
     sse: Option<String>,
+    /// Connections reading one S3 or GCS object at once, each fetching its own byte range (a
+    /// failed range is retried alone).
+    #[arg(long, global = true, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    connections: u16,
 }
 
 #[derive(Subcommand)]
@@ -55,12 +60,18 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Mode::Full)]
         mode: Mode,
     },
-    /// Unpack an artifact into a directory, checking it against its metadata.
+    /// Unpack an artifact as a directory, all or nothing: it is read into a staging directory
+    /// beside the target, checked against its metadata, and only then moved into place.
     Restore {
         /// URL of the artifact.
         url: String,
+        /// The directory to restore as: missing or empty, unless --replace.
         #[arg(long)]
         into: PathBuf,
+        /// Replace what the directory holds: the verified tree is swapped in, and the old one
+        /// removed only after the swap.
+        #[arg(long)]
+        replace: bool,
     },
     /// Print the index (base.json) of a store prefix.
     List {
@@ -96,9 +107,13 @@ struct CreateArgs {
     no_default_excludes: bool,
     #[arg(long, value_enum, default_value_t = Mode::Checksum)]
     verify: Mode,
-    /// Keep only the newest N artifacts of this network and kind.
+    /// Keep only the newest N artifacts of this network and kind in the index.
     #[arg(long)]
     retain: Option<u32>,
+    /// How long an artifact dropped by --retain stays readable before its objects are deleted
+    /// (by a later publish with --retain): e.g. 1h, 30m, 90s, 0s.
+    #[arg(long, default_value = "1h", value_parser = parse_grace)]
+    retention_grace: std::time::Duration,
     #[arg(long)]
     block_height: Option<u64>,
     #[arg(long)]
@@ -167,7 +182,11 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(Failure(format!("cannot start the runtime: {e}"), 1)),
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Everything that must finish (uploads aborted, staging directories removed) finished inside
+    // `run`; a reader thread still blocked on a stalled source must not hold the exit.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => fail(f),
     }
@@ -183,7 +202,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Create(args) => create(&cli.conn, *args).await,
         Command::Verify { url, mode } => {
             let (store, key) = open_artifact(&cli.conn, &url).await?;
-            let r = catalog::verify_artifact(&*store, &key, mode.into()).await?;
+            let meter = Arc::new(progress::Meter::new("verify"));
+            let opts = archiver::ReadOptions {
+                cancel: Some(cancel_on_ctrl_c()),
+                progress: Some(read_progress(meter.clone())),
+                ..Default::default()
+            };
+            let r = catalog::verify_artifact_with(&*store, &key, mode.into(), opts).await;
+            meter.finish();
+            let r = r?;
             print_json(&serde_json::json!({
                 "name": r.name,
                 "url": r.url,
@@ -195,11 +222,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 "ok": true,
             }))
         }
-        Command::Restore { url, into } => {
+        Command::Restore { url, into, replace } => {
             let (store, key) = open_artifact(&cli.conn, &url).await?;
-            std::fs::create_dir_all(&into)
-                .map_err(|e| format!("cannot create {}: {e}", into.display()))?;
-            let s = catalog::restore_artifact(&*store, &key, &into).await?;
+            let meter = Arc::new(progress::Meter::new("restore"));
+            let opts = archiver::RestoreOptions {
+                replace,
+                read: archiver::ReadOptions {
+                    cancel: Some(cancel_on_ctrl_c()),
+                    progress: Some(read_progress(meter.clone())),
+                    ..Default::default()
+                },
+            };
+            let s = catalog::restore_artifact(&*store, &key, &into, opts).await;
+            meter.finish();
+            let s = s?;
             print_json(&serde_json::json!({
                 "url": url,
                 "into": into.display().to_string(),
@@ -228,14 +264,7 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
     }
     let store = open_store(conn, &a.store).await?;
 
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("testnet-archiver: interrupted, cleaning up");
-            on_signal.cancel();
-        }
-    });
+    let cancel = cancel_on_ctrl_c();
 
     let writes = index_writes(&a, cancel.clone()).await?;
     let mut req = catalog::PublishRequest::new(a.network, a.kind, a.source);
@@ -245,15 +274,19 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
     req.block_time = a.block_time;
     req.verify = a.verify.into();
     req.retain = a.retain;
+    req.retention_grace = a.retention_grace;
     req.tool_version = TOOL_VERSION.to_string();
     req.archive.excludes = a.excludes;
     req.archive.includes = a.includes;
     req.archive.use_default_excludes = !a.no_default_excludes;
     req.archive.cancel = Some(cancel.clone());
-    req.archive.progress = Some(progress_printer());
+    let meter = Arc::new(progress::Meter::new("create"));
+    req.archive.progress = Some(create_progress(meter.clone()));
     req.index_writes = writes;
 
-    let meta = catalog::publish(&*store, req).await.map_err(|e| match e {
+    let meta = catalog::publish(&*store, req).await;
+    meter.finish();
+    let meta = meta.map_err(|e| match e {
         catalog::CatalogError::UnsafeStore { .. } => Failure(
             format!(
                 "{e}. Here: --index-lock NAMESPACE/NAME, a Kubernetes Lease every publisher \
@@ -304,29 +337,60 @@ async fn index_writes(
     )))
 }
 
-/// Prints progress to stderr at most every two seconds.
-fn progress_printer() -> Arc<dyn Fn(&archiver::Progress) + Send + Sync> {
-    let last_ms = AtomicU64::new(0);
-    Arc::new(move |p: &archiver::Progress| {
-        let ms = p.elapsed.as_millis() as u64;
-        let prev = last_ms.load(Ordering::Relaxed);
-        if ms < prev + 2000
-            || last_ms
-                .compare_exchange(prev, ms, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
+/// A duration as a number and a unit: `90s`, `30m`, `1h`, `2d`.
+fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; use e.g. 90s, 30m, 1h or 2d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?} has no unit; use s, m, h or d (e.g. 1h)")),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(secs)))
+}
+
+/// A token cancelled by the first Ctrl-C (SIGINT), so the command stops and cleans up.
+fn cancel_on_ctrl_c() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("testnet-archiver: interrupted, cleaning up");
+            on_signal.cancel();
         }
-        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-        let secs = p.elapsed.as_secs_f64().max(0.001);
-        eprintln!(
-            "testnet-archiver: {:.1} of ~{:.1} MiB read, {:.1} MiB written, {} files, {:.1} MiB/s",
-            mib(p.uncompressed_bytes),
-            mib(p.total_bytes_estimate),
-            mib(p.compressed_bytes),
+    });
+    cancel
+}
+
+/// Create's progress: tar bytes read of the walk's total, files, compressed bytes written.
+fn create_progress(meter: Arc<progress::Meter>) -> Arc<dyn Fn(&archiver::Progress) + Send + Sync> {
+    Arc::new(move |p: &archiver::Progress| {
+        let detail = format!(
+            "{} files, {:.1} MiB compressed",
             p.files,
-            mib(p.uncompressed_bytes) / secs
+            p.compressed_bytes as f64 / (1024.0 * 1024.0)
         );
+        meter.update(
+            p.uncompressed_bytes,
+            Some(p.total_bytes_estimate),
+            p.elapsed,
+            &detail,
+        );
+    })
+}
+
+/// Verify's and restore's progress: bytes of the object read, of its published size.
+fn read_progress(
+    meter: Arc<progress::Meter>,
+) -> Arc<dyn Fn(&archiver::ReadProgress) + Send + Sync> {
+    Arc::new(move |p: &archiver::ReadProgress| {
+        meter.update(p.compressed_bytes, p.total_bytes, p.elapsed, "")
     })
 }
 
@@ -367,7 +431,11 @@ async fn open_store(conn: &Connection, url: &str) -> Result<Arc<dyn ObjectStore>
         region: conn.region.clone(),
         sse: conn.sse.clone(),
     };
-    Ok(objstore::open(url, &config).await?)
+    let reads = objstore::RangedReads {
+        connections: conn.connections.into(),
+        ..Default::default()
+    };
+    Ok(objstore::open_with_reads(url, &config, reads).await?)
 }
 
 /// Splits an artifact URL into its store prefix and key at the last `/`.
@@ -398,6 +466,16 @@ async fn open_artifact(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grace_durations() {
+        assert_eq!(parse_grace("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_grace("1h"), Ok(std::time::Duration::from_secs(3600)));
+        assert_eq!(parse_grace("0s"), Ok(std::time::Duration::ZERO));
+        for bad in ["", "1", "h", "1x", "-1h"] {
+            assert!(parse_grace(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn artifact_urls_split_at_last_slash() {

@@ -286,3 +286,146 @@ fn eight_concurrent_processes_lose_no_entry() {
         assert!(o.status.success(), "{n}: {}", stderr(&o));
     }
 }
+
+/// Every file under `root` with its contents, and the directories: what "untouched" compares.
+fn tree(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    fn go(root: &Path, dir: &Path, out: &mut Vec<(String, Option<Vec<u8>>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let rel = p.strip_prefix(root).expect("inside").display().to_string();
+            if p.is_dir() {
+                out.push((rel, None));
+                go(root, &p, out);
+            } else {
+                out.push((rel, Some(std::fs::read(&p).expect("read"))));
+            }
+        }
+    }
+    go(root, root, &mut out);
+    out
+}
+
+/// The one-line error, without the progress lines before it.
+fn error_line(o: &Output) -> String {
+    stderr(o)
+        .lines()
+        .find(|l| l.starts_with("testnet-archiver: error:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn restore_is_all_or_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (src, st) = (tmp.path().join("src"), tmp.path().join("store"));
+    source(&src);
+    // Incompressible contents, so the artifact spans several LZ4 blocks and a flipped byte
+    // in its middle lands in file data.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..6 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(src.join("data/big.sst"), &noise).expect("write");
+    std::fs::create_dir_all(&st).expect("mkdir");
+    let store = format!("file://{}", st.display());
+    let o = run(&[
+        "create",
+        "--source",
+        &src.display().to_string(),
+        "--store",
+        &store,
+        "--network",
+        "ghostnet",
+        "--kind",
+        "rolling",
+        "--label",
+        "one",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let url = format!("{store}/ghostnet-rolling-one.tar.lz4");
+
+    // A target holding an older state.
+    let parent = tmp.path().join("node");
+    let target = parent.join("data");
+    std::fs::create_dir_all(target.join("store")).expect("mkdir");
+    std::fs::write(target.join("store/LOCK"), b"old").expect("write");
+    std::fs::write(target.join("store/000001.sst"), b"old state").expect("write");
+    let before = tree(&target);
+    let listing = names(&parent);
+    let target_s = target.display().to_string();
+
+    // Non-empty target without --replace: refused, untouched.
+    let o = run(&["restore", &url, "--into", &target_s]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = error_line(&o);
+    assert!(
+        e.contains("restore") && e.contains("not empty") && e.contains("--replace"),
+        "{e}"
+    );
+    assert!(!e.contains("archiving"), "{e}");
+    assert_eq!(tree(&target), before);
+    assert_eq!(names(&parent), listing);
+
+    // A byte flipped in the middle of the artifact: even with --replace the target stays as it
+    // was and nothing is left beside it.
+    let key = st.join("ghostnet-rolling-one.tar.lz4");
+    let good = std::fs::read(&key).expect("read");
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x04;
+    std::fs::write(&key, &bad).expect("write");
+    let o = run(&["restore", &url, "--into", &target_s, "--replace"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = error_line(&o);
+    assert!(e.contains("restore") && !e.contains("archiving"), "{e}");
+    assert!(e.contains("left as it was"), "{e}");
+    assert_eq!(tree(&target), before, "a failed restore changed the target");
+    assert_eq!(
+        names(&parent),
+        listing,
+        "a failed restore left a staging directory"
+    );
+    // Into a missing directory: it is not created.
+    let fresh = parent.join("fresh");
+    let o = run(&["restore", &url, "--into", &fresh.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!fresh.exists());
+    assert_eq!(names(&parent), listing);
+
+    // The intact artifact with --replace: the new state whole, nothing of the old one.
+    std::fs::write(&key, &good).expect("write");
+    let o = run(&["restore", &url, "--into", &target_s, "--replace"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(target.join("data/big.sst")).expect("restored"),
+        noise
+    );
+    assert!(
+        !target.join("store").exists(),
+        "the old state survived the replace"
+    );
+    assert_eq!(
+        names(&parent),
+        listing,
+        "the old tree was left beside the target"
+    );
+}

@@ -25,6 +25,13 @@ pub enum ArchiveError {
     FileChanged { path: PathBuf, detail: String },
     #[error("archiving was cancelled")]
     Cancelled,
+    #[error("reading the archive was cancelled")]
+    ReadCancelled,
+    #[error(
+        "restore target {dir} is not empty: restoring over existing files would mix two states; \
+         choose an empty or missing directory, or replace its contents (--replace)"
+    )]
+    TargetNotEmpty { dir: PathBuf },
     #[error("the archive stream was dropped before it was fully read")]
     StreamDropped,
     #[error("reading the archive stream failed: {source}")]
@@ -56,7 +63,7 @@ impl ArchiveError {
     /// The `io::ErrorKind` used when this error is carried through a byte stream.
     pub(crate) fn io_kind(&self) -> io::ErrorKind {
         match self {
-            ArchiveError::Cancelled => io::ErrorKind::Interrupted,
+            ArchiveError::Cancelled | ArchiveError::ReadCancelled => io::ErrorKind::Interrupted,
             ArchiveError::DirNotFound { .. } => io::ErrorKind::NotFound,
             _ => io::ErrorKind::Other,
         }

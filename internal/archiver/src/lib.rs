@@ -24,10 +24,12 @@ mod inflate;
 pub mod lz4block;
 mod pool;
 mod read;
+mod stage;
 mod walk;
 
 pub use create::ArchiveHandle;
 pub use error::ArchiveError;
+pub use stage::{stage as stage_restore, RestoreOptions, StagedRestore};
 
 /// A stream of bytes; the same type as `objstore::ByteStream`, so archives flow straight into
 /// a store.
@@ -126,6 +128,36 @@ pub struct VerifySummary {
     pub file_count: u64,
 }
 
+/// How an archive is read back (verify, restore).
+#[derive(Clone, Default)]
+pub struct ReadOptions {
+    /// Stops the read; the restore's staging directory is removed.
+    pub cancel: Option<CancellationToken>,
+    /// Size of the compressed object when the caller knows it, for progress reports.
+    pub total_bytes: Option<u64>,
+    /// Called at most every 100 ms and once at the end.
+    pub progress: Option<Arc<dyn Fn(&ReadProgress) + Send + Sync>>,
+}
+
+impl fmt::Debug for ReadOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadOptions")
+            .field("cancel", &self.cancel.is_some())
+            .field("total_bytes", &self.total_bytes)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// A progress report while reading an archive back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadProgress {
+    pub compressed_bytes: u64,
+    /// The object's size when known.
+    pub total_bytes: Option<u64>,
+    pub elapsed: Duration,
+}
+
 /// Starts archiving `dir` on background threads; returns the compressed stream and a handle
 /// resolving to the summary once the stream is fully produced (or to the error).
 ///
@@ -143,18 +175,29 @@ pub fn archive(
 /// Reads a whole archive: hashes the compressed bytes, decompresses the LZ4 frame (checking its
 /// content checksum) and walks the tar, without writing anything.
 pub async fn verify(stream: ByteStream) -> Result<VerifySummary, ArchiveError> {
-    read::run(stream, None).await
+    read::run(stream, None, ReadOptions::default()).await
 }
 
-/// Extracts an archive under `into` (created if missing), refusing absolute paths, `..`,
-/// symlinks pointing outside `into`, and writes through symlinked parents. Restores contents,
+/// [`verify`] with cancellation and progress.
+pub async fn verify_with(
+    stream: ByteStream,
+    opts: ReadOptions,
+) -> Result<VerifySummary, ArchiveError> {
+    read::run(stream, None, opts).await
+}
+
+/// Extracts an archive as `into` (a missing or empty directory), all or nothing: the archive is
+/// read into a staging directory beside it, refusing absolute paths, `..`, symlinks pointing
+/// outside the tree and writes through symlinked parents, and moved into place only when the
+/// whole LZ4 frame checked out. On any error the target is left as it was. Restores contents,
 /// modes, file mtimes and symlinks.
 ///
-/// Entries are written as they are read: when the frame checksum fails at the end, the error is
-/// returned but files already written stay; restore into a fresh directory and discard it on
-/// error.
+/// A caller with more to check (the published SHA-256) uses [`stage_restore`] and commits
+/// after its checks.
 pub async fn restore(stream: ByteStream, into: &Path) -> Result<VerifySummary, ArchiveError> {
-    read::run(stream, Some(into.to_path_buf())).await
+    stage::stage(stream, into, RestoreOptions::default())
+        .await?
+        .commit()
 }
 
 /// Lower-case hex of a SHA-256, as published in metadata files.

@@ -15,14 +15,14 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::{ArchiveError, ByteStream, VerifySummary};
+use crate::{ArchiveError, ByteStream, ReadOptions, ReadProgress, VerifySummary};
 
 /// Totals the decode thread reports.
 #[derive(Default)]
@@ -34,9 +34,13 @@ struct Decoded {
 /// Decompressed blocks (up to 4 MiB each) queued between the inflater and the tar thread.
 const CHUNKS_IN_FLIGHT: usize = 2;
 
+/// Time between two progress reports.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
 pub(crate) async fn run(
     mut stream: ByteStream,
     into: Option<PathBuf>,
+    opts: ReadOptions,
 ) -> Result<VerifySummary, ArchiveError> {
     let (dec_tx, dec_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     let (sha_tx, mut sha_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
@@ -52,11 +56,40 @@ pub(crate) async fn run(
     let walker = tokio::task::spawn_blocking(move || walk_tar(dec_rx, into.as_deref()));
 
     let mut source_err = None;
-    while let Some(item) = stream.next().await {
+    let cancel = opts.cancel.clone().unwrap_or_default();
+    let started = Instant::now();
+    let mut last_report = started;
+    let mut read = 0u64;
+    let report = |read: u64| {
+        if let Some(p) = &opts.progress {
+            p(&ReadProgress {
+                compressed_bytes: read,
+                total_bytes: opts.total_bytes,
+                elapsed: started.elapsed(),
+            });
+        }
+    };
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                source_err = Some(ArchiveError::ReadCancelled);
+                break;
+            }
+            item = stream.next() => match item {
+                Some(item) => item,
+                None => break,
+            },
+        };
         match item {
             Ok(b) => {
                 if b.is_empty() {
                     continue;
+                }
+                read += b.len() as u64;
+                if last_report.elapsed() >= PROGRESS_EVERY {
+                    last_report = Instant::now();
+                    report(read);
                 }
                 // A closed inflater channel means a later stage already failed; its error wins.
                 if dec_tx.send(b.clone()).await.is_err() {
@@ -74,6 +107,7 @@ pub(crate) async fn run(
     }
     drop(dec_tx);
     drop(sha_tx);
+    drop(stream);
     let join = |e: tokio::task::JoinError| ArchiveError::Internal {
         detail: format!("reader thread failed: {e}"),
     };
@@ -84,7 +118,11 @@ pub(crate) async fn run(
     if let Some(e) = source_err {
         return Err(e);
     }
+    if cancel.is_cancelled() {
+        return Err(ArchiveError::ReadCancelled);
+    }
     let d = walked?;
+    report(read);
     Ok(VerifySummary {
         sha256,
         compressed_bytes,

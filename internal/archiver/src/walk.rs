@@ -35,7 +35,7 @@ pub(crate) struct Entry {
 
 /// Compiled include or exclude globs. Patterns without `/` match an entry's name at any
 /// depth (like `.gitignore`); patterns with `/` match the whole relative path.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Patterns {
     by_name: Option<GlobSet>,
     by_path: Option<GlobSet>,

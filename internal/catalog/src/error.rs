@@ -97,7 +97,23 @@ pub enum CatalogError {
         step: &'static str,
         source: Box<CatalogError>,
     },
-    #[error("restored {name} into {into} but it does not match its metadata: {what} is {actual}, expected {expected}")]
+    #[error("restore of {name} into {into} failed: {source}; {into} was left as it was")]
+    Restore {
+        name: String,
+        into: String,
+        #[source]
+        source: archiver::ArchiveError,
+    },
+    #[error("reading {url} back failed: {source}")]
+    ReadBack {
+        url: String,
+        #[source]
+        source: archiver::ArchiveError,
+    },
+    #[error(
+        "restore of {name} into {into} failed: what was read does not match its metadata: \
+         {what} is {actual}, expected {expected}; {into} was left as it was"
+    )]
     RestoreMismatch {
         name: String,
         into: String,

@@ -11,6 +11,10 @@
 //! | `<network>-<kind>-latest.json` | a [`LatestPointer`] to the newest artifact of a network and kind |
 //! | `<network>-<kind>-tarball` | S3 only: empty object whose website redirect forwards to the newest artifact |
 //!
+//! Retention takes artifacts out of the index at once but deletes their objects only after a
+//! grace period (see [`apply_retention`]), so a reader that just followed the index or a pointer
+//! can finish.
+//!
 //! Concurrent publishers into one prefix are safe: every change of `base.json` and of a pointer is
 //! a conditional write retried on conflict, so no entry is lost and pointers only move forward.
 //! That needs a store that enforces conditional writes; publishing probes for it and refuses a
@@ -25,12 +29,17 @@ mod meta;
 pub mod names;
 mod ops;
 mod publish;
+mod retention;
 
 pub use error::{CatalogError, Result};
 pub use guard::{delete_artifact_with, HeldIndexLock, IndexLock, IndexWrites};
 pub use meta::{hex, ArtifactMeta, Index, LatestPointer, INDEX_FORMAT_VERSION};
 pub use names::{artifact_key, latest_key, metadata_key, redirect_key, INDEX_KEY};
 pub use ops::{
-    delete_artifact, get, latest, list, restore_artifact, verify_artifact, VerifyReport,
+    delete_artifact, get, latest, list, restore_artifact, verify_artifact, verify_artifact_with,
+    VerifyReport,
 };
-pub use publish::{apply_retention, publish, PublishRequest, VerifyMode};
+pub use publish::{publish, PublishRequest, VerifyMode};
+pub use retention::{
+    apply_retention, apply_retention_at, RetentionReport, Retired, DEFAULT_RETENTION_GRACE,
+};

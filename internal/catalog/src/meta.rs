@@ -68,6 +68,10 @@ pub struct Index {
     pub updated_at: String,
     /// Sorted by name.
     pub artifacts: Vec<ArtifactMeta>,
+    /// Artifacts retention took out of `artifacts` whose objects wait for the grace period
+    /// before they are deleted. Not for readers: these are on their way out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<crate::retention::Retired>,
 }
 
 impl Default for Index {
@@ -76,6 +80,7 @@ impl Default for Index {
             format_version: INDEX_FORMAT_VERSION,
             updated_at: now_rfc3339(),
             artifacts: Vec::new(),
+            retired: Vec::new(),
         }
     }
 }

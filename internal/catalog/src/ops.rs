@@ -31,16 +31,50 @@ pub struct VerifyReport {
 
 /// Reads an object back and hashes it: (hex SHA-256, size).
 pub(crate) async fn hash_object(store: &dyn ObjectStore, key: &str) -> Result<(String, u64)> {
+    hash_object_with(store, key, &archiver::ReadOptions::default()).await
+}
+
+/// [`hash_object`] with progress reports and cancellation.
+async fn hash_object_with(
+    store: &dyn ObjectStore,
+    key: &str,
+    opts: &archiver::ReadOptions,
+) -> Result<(String, u64)> {
     let mut stream = store.get_stream(key).await?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    while let Some(chunk) = stream.next().await {
+    let started = std::time::Instant::now();
+    let report = |size: u64| {
+        if let Some(p) = &opts.progress {
+            p(&archiver::ReadProgress {
+                compressed_bytes: size,
+                total_bytes: opts.total_bytes,
+                elapsed: started.elapsed(),
+            });
+        }
+    };
+    let cancel = opts.cancel.clone().unwrap_or_default();
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                return Err(CatalogError::ReadBack {
+                    url: store.url(key),
+                    source: archiver::ArchiveError::ReadCancelled,
+                })
+            }
+            c = stream.next() => match c {
+                Some(c) => c,
+                None => break,
+            },
+        };
         let chunk = chunk.map_err(|e| StoreError::Io {
             url: store.url(key),
             detail: e.to_string(),
         })?;
         size += chunk.len() as u64;
         hasher.update(&chunk);
+        report(size);
     }
     let digest: [u8; 32] = hasher.finalize().into();
     Ok((hex(&digest), size))
@@ -99,7 +133,19 @@ pub async fn verify_artifact(
     key_or_name: &str,
     mode: VerifyMode,
 ) -> Result<VerifyReport> {
+    verify_artifact_with(store, key_or_name, mode, archiver::ReadOptions::default()).await
+}
+
+/// [`verify_artifact`] with progress reports (the total is the published size) and
+/// cancellation.
+pub async fn verify_artifact_with(
+    store: &dyn ObjectStore,
+    key_or_name: &str,
+    mode: VerifyMode,
+    mut opts: archiver::ReadOptions,
+) -> Result<VerifyReport> {
     let meta = require(store, key_or_name).await?;
+    opts.total_bytes.get_or_insert(meta.size_bytes);
     let key = meta.artifact_key();
     let url = store.url(&key);
     let fail = |what, expected: String, actual: String| CatalogError::VerifyFailed {
@@ -110,7 +156,7 @@ pub async fn verify_artifact(
     };
     let report = match mode {
         VerifyMode::Checksum => {
-            let (sha, size) = hash_object(store, &key).await?;
+            let (sha, size) = hash_object_with(store, &key, &opts).await?;
             VerifyReport {
                 name: meta.name.clone(),
                 url: url.clone(),
@@ -122,7 +168,12 @@ pub async fn verify_artifact(
             }
         }
         VerifyMode::Full => {
-            let v = archiver::verify(store.get_stream(&key).await?).await?;
+            let v = archiver::verify_with(store.get_stream(&key).await?, opts)
+                .await
+                .map_err(|source| CatalogError::ReadBack {
+                    url: url.clone(),
+                    source,
+                })?;
             if v.file_count != meta.file_count {
                 return Err(fail(
                     "file count",
@@ -161,14 +212,28 @@ pub async fn verify_artifact(
     Ok(report)
 }
 
-/// Restores an artifact into a directory and checks what was read against its metadata.
+/// Restores an artifact as the directory `into`, all or nothing: the object is read into a
+/// staging directory beside the target, checked against its metadata (SHA-256, size, file
+/// count, uncompressed size) on top of the archiver's own checks (LZ4 checksums, safe paths),
+/// and only then moved into place. On any failure or cancellation the target is left as it was.
 pub async fn restore_artifact(
     store: &dyn ObjectStore,
     key_or_name: &str,
     into: &Path,
+    mut opts: archiver::RestoreOptions,
 ) -> Result<archiver::VerifySummary> {
     let meta = require(store, key_or_name).await?;
-    let summary = archiver::restore(store.get_stream(&meta.artifact_key()).await?, into).await?;
+    let failed = |source| CatalogError::Restore {
+        name: meta.name.clone(),
+        into: into.display().to_string(),
+        source,
+    };
+    opts.read.total_bytes.get_or_insert(meta.size_bytes);
+    let stream = store.get_stream(&meta.artifact_key()).await?;
+    let staged = archiver::stage_restore(stream, into, opts)
+        .await
+        .map_err(failed)?;
+    let summary = staged.summary().clone();
     let mismatch = |what, expected: String, actual: String| CatalogError::RestoreMismatch {
         name: meta.name.clone(),
         into: into.display().to_string(),
@@ -176,21 +241,31 @@ pub async fn restore_artifact(
         expected,
         actual,
     };
-    if hex(&summary.sha256) != meta.sha256 {
-        return Err(mismatch(
-            "sha256",
-            meta.sha256.clone(),
-            hex(&summary.sha256),
-        ));
-    }
-    if summary.file_count != meta.file_count {
-        return Err(mismatch(
+    // Dropping `staged` on any of these returns removes the staging directory.
+    let checks = [
+        ("sha256", meta.sha256.clone(), hex(&summary.sha256)),
+        (
+            "size",
+            meta.size_bytes.to_string(),
+            summary.compressed_bytes.to_string(),
+        ),
+        (
             "file count",
             meta.file_count.to_string(),
             summary.file_count.to_string(),
-        ));
+        ),
+        (
+            "uncompressed size",
+            meta.uncompressed_bytes.to_string(),
+            summary.uncompressed_bytes.to_string(),
+        ),
+    ];
+    for (what, expected, actual) in checks {
+        if expected != actual {
+            return Err(mismatch(what, expected, actual));
+        }
     }
-    Ok(summary)
+    staged.commit().map_err(failed)
 }
 
 /// Removes an artifact: from the index first (conditionally), then repairs the latest pointer,

@@ -40,8 +40,10 @@ pub struct PublishRequest {
     pub source_dir: PathBuf,
     pub archive: ArchiveOptions,
     pub verify: VerifyMode,
-    /// Keep only the newest N artifacts of this network and kind (N >= 1).
+    /// Keep only the newest N artifacts of this network and kind (N >= 1) in the index.
     pub retain: Option<u32>,
+    /// How long an artifact retention drops stays readable before its objects are deleted.
+    pub retention_grace: std::time::Duration,
     /// Recorded in the metadata, e.g. `testnet-archiver/0.1.0`.
     pub tool_version: String,
     /// How index updates are kept safe from other publishers.
@@ -67,6 +69,7 @@ impl PublishRequest {
             archive: ArchiveOptions::default(),
             verify: VerifyMode::default(),
             retain: None,
+            retention_grace: crate::retention::DEFAULT_RETENTION_GRACE,
             tool_version: concat!("testnet-catalog/", env!("CARGO_PKG_VERSION")).to_string(),
             index_writes: IndexWrites::default(),
         }
@@ -186,11 +189,13 @@ pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<Art
             remove_quietly(store, std::slice::from_ref(&key)).await;
             return Err(e.into());
         }
-        // The archiver's own error explains a broken stream better than the store's.
         (Err(StoreError::PreconditionFailed { .. }), _) => {
             let existing = store.head(&key).await.ok().flatten().and_then(|m| m.sha256);
             return Err(exists_error(store, &key, existing).await);
         }
+        // The store stopped reading: the archiver only saw its stream dropped, the store knows why.
+        (Err(e), Err(archiver::ArchiveError::StreamDropped)) => return Err(e.into()),
+        // The archiver's own error explains a broken stream better than the store's.
         (Err(_), Err(e)) => return Err(e.into()),
         (Err(StoreError::Cancelled { .. }), Ok(_)) => return Err(CatalogError::Cancelled),
         (Err(e), Ok(_)) => return Err(e.into()),
@@ -241,7 +246,13 @@ pub async fn publish(store: &dyn ObjectStore, req: PublishRequest) -> Result<Art
             return Err(e);
         }
     };
-    let outcome = index_phase(store, &meta, req.retain, held.as_deref()).await;
+    let outcome = index_phase(
+        store,
+        &meta,
+        req.retain.map(|n| (n, req.retention_grace)),
+        held.as_deref(),
+    )
+    .await;
     if let Some(h) = held {
         h.release().await;
     }
@@ -266,7 +277,7 @@ enum IndexFailure {
 async fn index_phase(
     store: &dyn ObjectStore,
     meta: &ArtifactMeta,
-    retain: Option<u32>,
+    retain: Option<(u32, std::time::Duration)>,
     held: Option<&dyn HeldIndexLock>,
 ) -> std::result::Result<(), IndexFailure> {
     let lost = |step: &'static str| -> Result<()> {
@@ -288,8 +299,8 @@ async fn index_phase(
     point_confirmed(store, meta)
         .await
         .map_err(|e| IndexFailure::After(partial(name, "updating the latest pointer", e)))?;
-    if let Some(n) = retain {
-        apply_retention(store, &meta.network, &meta.kind, n)
+    if let Some((n, grace)) = retain {
+        crate::retention::apply_retention(store, &meta.network, &meta.kind, n, grace)
             .await
             .map_err(|e| IndexFailure::After(partial(name, "applying retention", e)))?;
     }
@@ -503,48 +514,6 @@ pub(crate) fn check_format(url: &str, index: Index) -> Result<Index> {
         });
     }
     Ok(index)
-}
-
-/// Keeps the newest `keep` artifacts of a network and kind: first removes the others from the
-/// index (conditionally, so a concurrent publisher's entry survives), then deletes their objects,
-/// so a reader of the index never follows an entry to a missing object.
-pub async fn apply_retention(
-    store: &dyn ObjectStore,
-    network: &str,
-    kind: &str,
-    keep: u32,
-) -> Result<Vec<String>> {
-    let url = store.url(INDEX_KEY);
-    let mut removed: Vec<ArtifactMeta> = Vec::new();
-    doc::update::<Index, _>(store, INDEX_KEY, |current| {
-        removed.clear();
-        let mut index = check_format(&url, current.unwrap_or_default())?;
-        let mut group: Vec<&ArtifactMeta> = index
-            .artifacts
-            .iter()
-            .filter(|a| a.network == network && a.kind == kind)
-            .collect();
-        group.sort_by(|a, b| b.recency_cmp(a));
-        removed = group.into_iter().skip(keep as usize).cloned().collect();
-        if removed.is_empty() {
-            return Ok(Change::Keep);
-        }
-        index
-            .artifacts
-            .retain(|a| !removed.iter().any(|r| r.name == a.name));
-        index.updated_at = now_rfc3339();
-        Ok(Change::Write(index))
-    })
-    .await?;
-    for r in &removed {
-        tracing::info!(object = %r.url, "retention: deleting artifact");
-        store.delete(&r.artifact_key()).await?;
-        store.delete(&names::metadata_key(&r.name)).await?;
-    }
-    if !removed.is_empty() {
-        crate::ops::repair_latest_pointer(store, network, kind).await?;
-    }
-    Ok(removed.into_iter().map(|r| r.name).collect())
 }
 
 async fn remove_quietly(store: &dyn ObjectStore, keys: &[String]) {

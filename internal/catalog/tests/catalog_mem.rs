@@ -125,9 +125,11 @@ async fn publish_indexes_points_latest_and_applies_retention() {
         ]
     );
 
-    // Retention 2: height 400 arrives, the two lowest (a=100, b=200) go, index first then objects.
+    // Retention 2 without a grace period: height 400 arrives, the two lowest (a=100, b=200)
+    // go, index first, then pointer, then objects.
     let mut req = request("ghostnet", "d", 400, src.path());
     req.retain = Some(2);
+    req.retention_grace = std::time::Duration::ZERO;
     let fourth = catalog::publish(&store, req).await.expect("publish d");
     let index = index_of(&store).await;
     let names: Vec<&str> = index.artifacts.iter().map(|a| a.name.as_str()).collect();
@@ -168,6 +170,76 @@ async fn publish_indexes_points_latest_and_applies_retention() {
     assert_eq!(catalog::list(&store).await.expect("list"), index);
 }
 
+async fn exists(store: &dyn ObjectStore, name: &str) -> (bool, bool) {
+    let a = store.head(&format!("{name}.tar.lz4")).await.expect("head");
+    let m = store.head(&format!("{name}.json")).await.expect("head");
+    (a.is_some(), m.is_some())
+}
+
+#[tokio::test]
+async fn retention_deletes_only_after_the_grace_period() {
+    let src = source_dir();
+    let store = MemStore::new("s3://bucket/snapshots");
+    let hour = std::time::Duration::from_secs(3600);
+    for (label, height) in [("a", 100), ("b", 200), ("c", 300)] {
+        let mut req = request("ghostnet", label, height, src.path());
+        req.retain = Some(2);
+        assert_eq!(req.retention_grace, hour, "the default grace is one hour");
+        catalog::publish(&store, req).await.expect("publish");
+    }
+    // `a` left the index and the pointer names the newest, but `a` is still readable.
+    let index = index_of(&store).await;
+    let listed: Vec<&str> = index.artifacts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(listed, ["ghostnet-rolling-b", "ghostnet-rolling-c"]);
+    let retired: Vec<&str> = index.retired.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(retired, ["ghostnet-rolling-a"]);
+    assert_eq!(exists(&store, "ghostnet-rolling-a").await, (true, true));
+    let pointer = pointer_of(&store, "ghostnet-rolling-latest.json").await;
+    assert_eq!(pointer.name, "ghostnet-rolling-c");
+    // Readers of the index never see the retired entry.
+    assert_eq!(
+        catalog::list(&store).await.expect("list").artifacts.len(),
+        2
+    );
+
+    // Half the grace later: nothing deleted.
+    let now = time::OffsetDateTime::now_utc();
+    let r = catalog::apply_retention_at(&store, "ghostnet", "rolling", 2, hour, now + hour / 2)
+        .await
+        .expect("retention");
+    assert_eq!(r, catalog::RetentionReport::default());
+    assert_eq!(exists(&store, "ghostnet-rolling-a").await, (true, true));
+
+    // Past the grace: `a`'s objects go, its retired entry too; the pointer is untouched.
+    let r = catalog::apply_retention_at(&store, "ghostnet", "rolling", 2, hour, now + hour * 2)
+        .await
+        .expect("retention");
+    assert_eq!(r.deleted, ["ghostnet-rolling-a"]);
+    assert!(r.retired.is_empty());
+    assert_eq!(exists(&store, "ghostnet-rolling-a").await, (false, false));
+    let index = index_of(&store).await;
+    assert!(index.retired.is_empty(), "{:?}", index.retired);
+    assert_eq!(index.artifacts.len(), 2);
+    assert_eq!(
+        pointer_of(&store, "ghostnet-rolling-latest.json")
+            .await
+            .name,
+        "ghostnet-rolling-c"
+    );
+    assert_eq!(exists(&store, "ghostnet-rolling-b").await, (true, true));
+
+    // Keeping 1 retires `b`; the pointer already names `c`, which is kept; with no grace left
+    // to wait, `b` goes in the same run, after the pointer is settled.
+    let r = catalog::apply_retention(&store, "ghostnet", "rolling", 1, std::time::Duration::ZERO)
+        .await
+        .expect("retention");
+    assert_eq!(r.retired, ["ghostnet-rolling-b"]);
+    assert_eq!(r.deleted, ["ghostnet-rolling-b"]);
+    let p = pointer_of(&store, "ghostnet-rolling-latest.json").await;
+    assert_eq!(p.name, "ghostnet-rolling-c");
+    assert_eq!(exists(&store, &p.name).await, (true, true));
+}
+
 #[tokio::test]
 async fn verify_and_restore_round_trip_and_detect_tampering() {
     let src = source_dir();
@@ -189,7 +261,7 @@ async fn verify_and_restore_round_trip_and_detect_tampering() {
     assert_eq!(full.file_count, Some(meta.file_count));
 
     let out = tempfile::tempdir().expect("tempdir");
-    catalog::restore_artifact(&store, &meta.name, out.path())
+    catalog::restore_artifact(&store, &meta.name, out.path(), Default::default())
         .await
         .expect("restore");
     for rel in [
@@ -224,11 +296,22 @@ async fn verify_and_restore_round_trip_and_detect_tampering() {
         assert!(
             matches!(
                 err,
-                CatalogError::VerifyFailed { .. } | CatalogError::Archive(_)
+                CatalogError::VerifyFailed { .. } | CatalogError::ReadBack { .. }
             ),
             "{mode:?}: {err}"
         );
     }
+
+    // Restoring it: refused, and the target (missing or holding files) stays as it was.
+    let parent = tempfile::tempdir().expect("tempdir");
+    let fresh = parent.path().join("fresh");
+    let err = catalog::restore_artifact(&store, &meta.name, &fresh, Default::default())
+        .await
+        .expect_err("tampered artifact must not restore");
+    assert!(matches!(err, CatalogError::Restore { .. }), "{err}");
+    assert!(err.to_string().starts_with("restore of"), "{err}");
+    assert!(!fresh.exists());
+    assert_eq!(std::fs::read_dir(parent.path()).expect("ls").count(), 0);
 }
 
 /// Wraps a store and flips one byte of every streamed upload (or of every streamed read), like a
@@ -561,5 +644,52 @@ async fn concurrent_publishers_lose_no_entry() {
             .await
             .name,
         "ghostnet-rolling-p7"
+    );
+}
+
+#[tokio::test]
+async fn a_restore_whose_sha256_differs_from_the_published_one_changes_nothing() {
+    // The archive itself is sound (LZ4 checksums pass); only the published SHA-256 disagrees,
+    // which the catalog learns after the whole object was read: the staged tree must go.
+    let src = source_dir();
+    let store = MemStore::new("file:///unused");
+    let meta = catalog::publish(&store, request("ghostnet", "s", 9, src.path()))
+        .await
+        .expect("publish");
+    let mut lie = meta.clone();
+    lie.sha256 = "0".repeat(64);
+    store.overwrite_raw(
+        &format!("{}.json", meta.name),
+        Bytes::from(serde_json::to_vec(&lie).expect("json")),
+    );
+    let parent = tempfile::tempdir().expect("tempdir");
+    let target = parent.path().join("data");
+    std::fs::create_dir_all(target.join("store")).expect("mkdir");
+    std::fs::write(target.join("store/LOCK"), b"old").expect("write");
+    let opts = archiver::RestoreOptions {
+        replace: true,
+        ..Default::default()
+    };
+    let err = catalog::restore_artifact(&store, &meta.name, &target, opts)
+        .await
+        .expect_err("a SHA-256 mismatch must not restore");
+    assert!(
+        matches!(err, CatalogError::RestoreMismatch { what: "sha256", .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("left as it was"), "{err}");
+    assert_eq!(
+        std::fs::read(target.join("store/LOCK")).expect("kept"),
+        b"old"
+    );
+    assert_eq!(
+        std::fs::read_dir(&target).expect("ls").count(),
+        1,
+        "only the old store/ directory"
+    );
+    assert_eq!(
+        std::fs::read_dir(parent.path()).expect("ls").count(),
+        1,
+        "no staging directory left beside the target"
     );
 }

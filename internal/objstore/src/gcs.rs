@@ -24,6 +24,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::ranged::{RangeSource, RangedReads};
 use crate::s3::{committing, upload_until_commit, with_cancel, ChunkReader};
 use crate::url::{join_key, strip_key};
 use crate::{
@@ -51,6 +52,8 @@ pub struct GcsSettings {
     /// Attempts per chunk of a resumable upload before giving up.
     pub max_attempts: u32,
     pub timeout: Duration,
+    /// How objects are read: ranges over several connections, each retried on its own.
+    pub reads: RangedReads,
 }
 
 impl Default for GcsSettings {
@@ -59,6 +62,7 @@ impl Default for GcsSettings {
             chunk_size: 16 * 1024 * 1024,
             max_attempts: 5,
             timeout: Duration::from_secs(300),
+            reads: RangedReads::default(),
         }
     }
 }
@@ -711,20 +715,22 @@ impl ObjectStore for GcsStore {
     }
 
     async fn get_stream(&self, key: &str) -> Result<ByteStream> {
-        let resp = self
-            .send(
-                self.http
-                    .get(self.object_url(key))
-                    .query(&[("alt", "media")]),
-                key,
-            )
-            .await?;
-        if !resp.status().is_success() {
-            return Err(self.http_err(key, resp, true).await);
+        let meta = self
+            .head(key)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { url: self.url(key) })?;
+        if meta.size == 0 {
+            return Ok(Box::pin(futures::stream::empty()));
         }
-        Ok(Box::pin(
-            resp.bytes_stream()
-                .map(|r| r.map_err(std::io::Error::other)),
+        let source = GcsRange {
+            store: self.clone(),
+            key: key.to_string(),
+            generation: meta.version.0,
+        };
+        Ok(crate::ranged::read(
+            Arc::new(source),
+            meta.size,
+            &self.settings.reads,
         ))
     }
 
@@ -784,6 +790,53 @@ impl ObjectStore for GcsStore {
             }
         }
         Ok(out)
+    }
+}
+
+/// Ranges of one generation of one object: a newer generation written mid-read cannot mix in.
+struct GcsRange {
+    store: GcsStore,
+    key: String,
+    generation: String,
+}
+
+#[async_trait::async_trait]
+impl RangeSource for GcsRange {
+    async fn fetch(&self, start: u64, end: u64) -> Result<ByteStream> {
+        let mut query = vec![("alt", "media".to_string())];
+        if !self.generation.is_empty() {
+            query.push(("generation", self.generation.clone()));
+        }
+        let req = self
+            .store
+            .http
+            .get(self.store.object_url(&self.key))
+            .query(&query)
+            .header(reqwest::header::RANGE, format!("bytes={start}-{}", end - 1));
+        let resp = self.store.send(req, &self.key).await?;
+        match resp.status() {
+            StatusCode::PARTIAL_CONTENT => {}
+            // A whole object for a range covering all of it is the same bytes.
+            StatusCode::OK if start == 0 && resp.content_length() == Some(end) => {}
+            StatusCode::OK => {
+                return Err(StoreError::Io {
+                    url: self.url(),
+                    detail: format!(
+                        "the server ignored the range bytes={start}-{} (HTTP 200 instead of 206)",
+                        end - 1
+                    ),
+                })
+            }
+            _ => return Err(self.store.http_err(&self.key, resp, true).await),
+        }
+        Ok(Box::pin(
+            resp.bytes_stream()
+                .map(|r| r.map_err(std::io::Error::other)),
+        ))
+    }
+
+    fn url(&self) -> String {
+        self.store.url(&self.key)
     }
 }
 

@@ -13,10 +13,12 @@ use tokio_util::sync::CancellationToken;
 pub mod gcs;
 pub mod local;
 pub mod probe;
+pub mod ranged;
 pub mod s3;
 pub mod url;
 
 pub use local::LocalStore;
+pub use ranged::RangedReads;
 pub use url::StoreUrl;
 
 /// A stream of bytes going to or coming from a store.
@@ -139,13 +141,35 @@ pub struct StoreConfig {
 
 /// Opens the store a URL names.
 pub async fn open(url: &str, config: &StoreConfig) -> Result<Arc<dyn ObjectStore>> {
+    open_with_reads(url, config, RangedReads::default()).await
+}
+
+/// [`open`], choosing how S3 and GCS objects are read (connections per object, range size,
+/// retries); a local store reads files directly and ignores it.
+pub async fn open_with_reads(
+    url: &str,
+    config: &StoreConfig,
+    reads: RangedReads,
+) -> Result<Arc<dyn ObjectStore>> {
     match StoreUrl::parse(url)? {
         StoreUrl::S3 { bucket, prefix } => {
-            Ok(Arc::new(s3::S3Store::open(&bucket, &prefix, config).await?))
+            let settings = s3::S3Settings {
+                reads,
+                ..Default::default()
+            };
+            Ok(Arc::new(
+                s3::S3Store::open_with(&bucket, &prefix, config, settings).await?,
+            ))
         }
-        StoreUrl::Gcs { bucket, prefix } => Ok(Arc::new(
-            gcs::GcsStore::open(&bucket, &prefix, config).await?,
-        )),
+        StoreUrl::Gcs { bucket, prefix } => {
+            let settings = gcs::GcsSettings {
+                reads,
+                ..Default::default()
+            };
+            Ok(Arc::new(
+                gcs::GcsStore::open_with(&bucket, &prefix, config, settings).await?,
+            ))
+        }
         StoreUrl::Local { dir } => Ok(Arc::new(local::LocalStore::open(&dir)?)),
     }
 }

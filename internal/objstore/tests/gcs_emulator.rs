@@ -66,3 +66,41 @@ async fn gcs_lifecycle_and_resumable_upload() {
         .await;
     assert!(r.is_ok(), "the emulator now enforces ifGenerationMatch ({r:?}): update FACTS.md and assert PreconditionFailed");
 }
+
+#[tokio::test]
+async fn gcs_objects_are_read_in_ranges() {
+    let Some(server) = start_gcs_emulator() else {
+        return;
+    };
+    let writer = gcs_store(&server.endpoint(), "ranges", "net1", 256 * 1024).await;
+    let big = data(9 * 64 * 1024 + 777, 12);
+    writer
+        .put_stream(
+            "big.bin",
+            stream_of(big.clone(), 10_000),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let config = objstore::StoreConfig {
+        endpoint: Some(server.endpoint()),
+        ..Default::default()
+    };
+    let settings = objstore::gcs::GcsSettings {
+        reads: objstore::RangedReads {
+            connections: 3,
+            range_size: 64 * 1024,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let reader = objstore::gcs::GcsStore::open_with("ranges", "net1", &config, settings)
+        .await
+        .unwrap();
+    let mut s = reader.get_stream("big.bin").await.unwrap();
+    let mut got = Vec::new();
+    while let Some(b) = futures::StreamExt::next(&mut s).await {
+        got.extend_from_slice(&b.unwrap());
+    }
+    assert!(got == big[..], "ranged read differs from the object");
+}

@@ -46,6 +46,7 @@ pub fn s3_settings(part_size: u64) -> S3Settings {
         read_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(5),
         max_attempts: 5,
+        reads: Default::default(),
     }
 }
 

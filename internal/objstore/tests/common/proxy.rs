@@ -38,6 +38,12 @@ pub enum Fault {
     /// Forwards the request whole (the server acts on it) and holds the answer this long, as a
     /// slow link would.
     DelayResponse(Duration),
+    /// Forwards the request whole and this many bytes of its answer (head included), then resets
+    /// both connections: a download dying part-way.
+    ResetResponseAfter(usize),
+    /// Forwards the request whole and this many bytes of its answer, then sends nothing more
+    /// for this long (a download that stalls).
+    HoldResponseAfter(usize, Duration),
 }
 
 /// One request as the plan sees it.
@@ -48,6 +54,8 @@ pub struct Request<'a> {
     pub method: &'a str,
     /// Path and query, e.g. `/bucket/key?partNumber=2&uploadId=...`.
     pub target: &'a str,
+    /// The `Range` header's value, e.g. `bytes=0-1023`.
+    pub range: Option<&'a str>,
 }
 
 impl Request<'_> {
@@ -77,6 +85,12 @@ impl Request<'_> {
     /// CompleteMultipartUpload: `POST ...?uploadId=...`.
     pub fn is_complete_multipart(&self) -> bool {
         self.method == "POST" && self.query("uploadId").is_some()
+    }
+
+    /// The first and last byte a `Range: bytes=a-b` header asks for.
+    pub fn byte_range(&self) -> Option<(u64, u64)> {
+        let (a, b) = self.range?.trim().strip_prefix("bytes=")?.split_once('-')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
     }
 
     /// AbortMultipartUpload: `DELETE ...?uploadId=...`.
@@ -231,6 +245,13 @@ fn content_length(head: &str) -> Option<usize> {
     })
 }
 
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
 fn is_chunked(head: &str) -> bool {
     head.lines().any(|l| {
         l.split_once(':').is_some_and(|(k, v)| {
@@ -253,15 +274,52 @@ async fn connection(
     let lose = Arc::new(AtomicBool::new(false));
     // Set when the next answer from the server must wait this long.
     let delay = Arc::new(std::sync::Mutex::new(None::<Duration>));
+    // Set when the next answer must break off after this many bytes: reset, or hold this long.
+    let cut = Arc::new(std::sync::Mutex::new(None::<(usize, Option<Duration>)>));
+    // Told by the answer direction that it reset the client: the request direction must drop
+    // its half too, or the socket stays open and the client only sees a stall.
+    let killed = Arc::new(tokio::sync::Notify::new());
     let down = {
         let (cw, lose, st, delay) = (cw.clone(), lose.clone(), st.clone(), delay.clone());
+        let (cut, killed) = (cut.clone(), killed.clone());
         tokio::spawn(async move {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
-                let n = match sr.read(&mut buf).await {
+                let mut n = match sr.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
+                let mut ends = None;
+                if let Ok(mut c) = cut.lock() {
+                    if let Some((left, how)) = c.as_mut() {
+                        if n >= *left {
+                            n = *left;
+                            ends = Some(*how);
+                            *c = None;
+                        } else {
+                            *left -= n;
+                        }
+                    }
+                }
+                if let Some(how) = ends {
+                    let mut w = cw.lock().await;
+                    let _ = w.write_all(&buf[..n]).await;
+                    match how {
+                        None => {
+                            st.resets.fetch_add(1, Ordering::SeqCst);
+                            arm_reset(w.as_ref());
+                            killed.notify_one();
+                            return;
+                        }
+                        Some(hold) => {
+                            st.stalls.fetch_add(1, Ordering::SeqCst);
+                            let _ = w.flush().await;
+                            drop(w);
+                            tokio::time::sleep(hold).await;
+                            return;
+                        }
+                    }
+                }
                 let wait = delay.lock().map(|mut d| d.take()).unwrap_or(None);
                 if let Some(d) = wait {
                     tokio::time::sleep(d).await;
@@ -282,7 +340,14 @@ async fn connection(
     let mut buf = Vec::new();
     let outcome = async {
         loop {
-            let Some(head_len) = read_head(&mut cr, &mut buf).await? else {
+            let next = tokio::select! {
+                r = read_head(&mut cr, &mut buf) => r?,
+                _ = killed.notified() => {
+                    arm_reset(sw.as_ref());
+                    return Ok(());
+                }
+            };
+            let Some(head_len) = next else {
                 // The client is done: let the server close so the answer direction ends.
                 sw.shutdown().await?;
                 return Ok(());
@@ -296,6 +361,7 @@ async fn connection(
                 index,
                 method,
                 target,
+                range: header(&text, "range"),
             });
             if is_chunked(&text) {
                 // Not framed here: pass the rest of the connection through untouched.
@@ -381,6 +447,18 @@ async fn connection(
                     st.delays.fetch_add(1, Ordering::SeqCst);
                     if let Ok(mut slot) = delay.lock() {
                         *slot = Some(d);
+                    }
+                    sw.write_all(&head).await?;
+                    sw.write_all(&body).await?;
+                }
+                Fault::ResetResponseAfter(k) | Fault::HoldResponseAfter(k, _) => {
+                    let body = read_body(&mut cr, &mut buf, len).await?;
+                    let how = match fault {
+                        Fault::HoldResponseAfter(_, d) => Some(d),
+                        _ => None,
+                    };
+                    if let Ok(mut c) = cut.lock() {
+                        *c = Some((k, how));
                     }
                     sw.write_all(&head).await?;
                     sw.write_all(&body).await?;

@@ -1,0 +1,161 @@
+//! Reading a large object as byte ranges over several connections at once, handed on in order.
+//!
+//! One stream from a real bucket tops out around 90 MB/s, and a connection reset at 90% of a
+//! 300 GB artifact must not start it over. So the object is cut into ranges; up to
+//! `connections` of them are in flight, each on its own request; each finished range waits for
+//! the ones before it, so the consumer sees the bytes in order and memory holds at most about
+//! `connections * range_size`. A range that fails is retried on its own (from the first byte it
+//! did not get), with bounded attempts and a doubling backoff; every other range is untouched.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::{ByteStream, StoreError};
+
+/// How large objects are read.
+#[derive(Debug, Clone)]
+pub struct RangedReads {
+    /// Ranges fetched at the same time, each on its own connection (at least 1).
+    pub connections: usize,
+    /// Bytes per range. Memory is about `connections * range_size`.
+    pub range_size: u64,
+    /// Attempts per range, the first included.
+    pub attempts: u32,
+    /// Wait before the first retry of a range; doubles with each further retry.
+    pub backoff: Duration,
+}
+
+impl Default for RangedReads {
+    fn default() -> Self {
+        RangedReads {
+            connections: 4,
+            range_size: 8 * 1024 * 1024,
+            attempts: 5,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// One store's way of reading `[start, end)` of one version of one object.
+#[async_trait::async_trait]
+pub(crate) trait RangeSource: Send + Sync + 'static {
+    async fn fetch(&self, start: u64, end: u64) -> crate::Result<ByteStream>;
+    /// The object's URL, for errors.
+    fn url(&self) -> String;
+}
+
+/// The object (`size` bytes) as one ordered stream read in ranges.
+pub(crate) fn read(source: Arc<dyn RangeSource>, size: u64, cfg: &RangedReads) -> ByteStream {
+    let step = cfg.range_size.max(1);
+    let ranges = (0..size.div_ceil(step)).map(move |i| (i * step, ((i + 1) * step).min(size)));
+    let cfg = cfg.clone();
+    let connections = cfg.connections.max(1);
+    let pieces = futures::stream::iter(ranges)
+        .map(move |(start, end)| {
+            let (source, cfg) = (source.clone(), cfg.clone());
+            async move { fetch_range(&*source, start, end, &cfg).await }
+        })
+        .buffered(connections);
+    // Each range arrives as the chunks its connection received (no copy); the first error ends
+    // the stream.
+    let stream = pieces
+        .scan(false, |failed, r| {
+            let out = if *failed {
+                None
+            } else {
+                *failed = r.is_err();
+                Some(match r {
+                    Ok(chunks) => futures::stream::iter(chunks.into_iter().map(Ok)).left_stream(),
+                    Err(e) => futures::stream::iter([Err(e)]).right_stream(),
+                })
+            };
+            futures::future::ready(out)
+        })
+        .flatten();
+    Box::pin(stream)
+}
+
+/// Reads `[start, end)`, retrying from the first missing byte.
+async fn fetch_range(
+    source: &dyn RangeSource,
+    start: u64,
+    end: u64,
+    cfg: &RangedReads,
+) -> io::Result<Vec<Bytes>> {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut got = 0u64;
+    let mut attempt = 1u32;
+    loop {
+        let from = start + got;
+        let outcome: Result<(), Failure> = async {
+            let mut body = source.fetch(from, end).await.map_err(Failure::Store)?;
+            while let Some(c) = body.next().await {
+                let c = c.map_err(Failure::Body)?;
+                if got + c.len() as u64 > end - start {
+                    return Err(Failure::Body(io::Error::other(
+                        "the server sent more bytes than the range holds",
+                    )));
+                }
+                got += c.len() as u64;
+                if !c.is_empty() {
+                    chunks.push(c);
+                }
+            }
+            if got < end - start {
+                return Err(Failure::Body(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the answer ended {} bytes short", end - start - got),
+                )));
+            }
+            Ok(())
+        }
+        .await;
+        let err = match outcome {
+            Ok(()) => return Ok(chunks),
+            Err(e) => e,
+        };
+        let what = format!("bytes={start}-{}", end - 1);
+        if !err.retryable() || attempt >= cfg.attempts.max(1) {
+            return Err(io::Error::other(format!(
+                "{}: range {what} failed after {attempt} attempt(s): {err}",
+                source.url()
+            )));
+        }
+        let wait = cfg.backoff.saturating_mul(1 << (attempt - 1).min(6));
+        tracing::warn!(object = %source.url(), range = %what, attempt, error = %err,
+            resume_at = start + got, "range read failed; retrying this range");
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+    }
+}
+
+enum Failure {
+    /// The request itself failed (after the client's own retries).
+    Store(StoreError),
+    /// The answer broke off or was malformed.
+    Body(io::Error),
+}
+
+impl Failure {
+    fn retryable(&self) -> bool {
+        match self {
+            Failure::Body(_) => true,
+            Failure::Store(StoreError::Io { .. }) => true,
+            // Gone, replaced (the version precondition failed), forbidden: retrying cannot help.
+            Failure::Store(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Store(e) => write!(f, "{e}"),
+            Failure::Body(e) => write!(f, "reading the answer: {e}"),
+        }
+    }
+}
