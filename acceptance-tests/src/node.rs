@@ -169,7 +169,7 @@ impl Node {
         );
         wait_for(
             &format!("service account default in {ns}"),
-            Duration::from_secs(60),
+            Duration::from_secs(180),
             || {
                 api.get(&format!("/api/v1/namespaces/{ns}/serviceaccounts/default"))
                     .ok_or_else(|| "absent".to_string())

@@ -233,13 +233,13 @@ fn host_path_claim_binds_to_a_real_volume_that_holds_what_a_pod_wrote() {
     // Reclaim policy Delete: the volume and its directory go with the claim.
     wait_for(
         "host-path volume deleted",
-        Duration::from_secs(60),
+        Duration::from_secs(180),
         || match api.get(&format!("/api/v1/persistentvolumes/{volume}")) {
             None => Ok(()),
             Some(pv) => Err(pv["status"].to_string()),
         },
     );
-    wait_for("volume directory removed", Duration::from_secs(30), || {
+    wait_for("volume directory removed", Duration::from_secs(120), || {
         if Path::new(&host_dir).exists() {
             Err(host_dir.clone())
         } else {
