@@ -124,6 +124,10 @@ struct CreateArgs {
     /// not enforce conditional writes may be published to without an index lock.
     #[arg(long, conflicts_with = "index_lock")]
     single_publisher: bool,
+    /// After publishing, also write {"name","url","sha256","size_bytes"} as one JSON line to
+    /// this file (in a Kubernetes Job: /dev/termination-log).
+    #[arg(long, value_name = "FILE")]
+    result_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -231,7 +235,7 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupted().await {
             eprintln!("testnet-archiver: interrupted, cleaning up");
             on_signal.cancel();
         }
@@ -268,7 +272,44 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
         "testnet-archiver: published {} ({} bytes, {} files)",
         meta.url, meta.size_bytes, meta.file_count
     );
+    if let Some(path) = &a.result_file {
+        write_result(path, &meta)?;
+    }
     print_json(&meta)
+}
+
+/// Writes what was published as one line of JSON to `path`: in a Kubernetes Job this is the
+/// container's termination message, which the provider reads back through the API server and
+/// checks against the store before it records the artifact.
+fn write_result(path: &std::path::Path, meta: &catalog::ArtifactMeta) -> Result<(), Failure> {
+    let line = serde_json::json!({
+        "name": meta.name,
+        "url": meta.url,
+        "sha256": meta.sha256,
+        "size_bytes": meta.size_bytes,
+    });
+    std::fs::write(path, format!("{line}\n")).map_err(|e| {
+        Failure(
+            format!(
+                "published, but cannot write --result-file {}: {e}",
+                path.display()
+            ),
+            1,
+        )
+    })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (what Kubernetes sends a pod's container when its Job is
+/// deleted; as PID 1 in a container the archiver would otherwise ignore it).
+async fn interrupted() -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return tokio::signal::ctrl_c().await.is_ok();
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.is_ok(),
+        r = term.recv() => r.is_some(),
+    }
 }
 
 /// What keeps this publisher's index updates safe from others: `--index-lock`,

@@ -17,6 +17,7 @@
 //! store that does not, unless publishers hold an index lock or the caller vouches for a single
 //! publisher ([`IndexWrites`]). Every publish reads its index entry back before it succeeds.
 
+mod confirm;
 mod doc;
 mod error;
 mod guard;
@@ -26,6 +27,7 @@ pub mod names;
 mod ops;
 mod publish;
 
+pub use confirm::{confirm_report, ConfirmError, PublishReport};
 pub use error::{CatalogError, Result};
 pub use guard::{delete_artifact_with, HeldIndexLock, IndexLock, IndexWrites};
 pub use meta::{hex, ArtifactMeta, Index, LatestPointer, INDEX_FORMAT_VERSION};
