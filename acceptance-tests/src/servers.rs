@@ -348,6 +348,11 @@ impl TestServer {
         ([127, 0, 0, 1], self.port).into()
     }
 
+    /// The server's process id (to stop and continue it: a store that stops answering).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Where the server keeps its log and data.
     pub fn dir(&self) -> &Path {
         self.dir.path()

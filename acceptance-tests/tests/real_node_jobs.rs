@@ -309,7 +309,8 @@ fn a_job_nobody_can_schedule_fails_within_its_timeout_with_the_schedulers_reason
     let run = wd
         .apply()
         .fails_with("Snapshot Job could not be scheduled")
-        .fails_with("node(s) didn't match node selector")
+        // The scheduler's words (v1.20 reports a nodeSelector miss as node affinity).
+        .fails_with("0/1 nodes are available: 1 node(s) didn't match")
         .fails_with("job.keep_failed");
     let text = flatten(&run.output());
     assert!(
@@ -505,4 +506,124 @@ resource "testnet_snapshot_artifact" "snap" {{
         .fails_with("Invalid job memory");
     wd.write("main.tf", &cfg("  source_claim = \"ns/state\""));
     validate().ok();
+}
+
+/// Sends `signal` (e.g. `-STOP`, `-CONT`, `-INT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill {signal} {pid}");
+}
+
+/// Ctrl-C while the Job runs: the Job and its pod are deleted and nothing is published. The
+/// store is stopped (SIGSTOP) as soon as the Job exists, so the archiver cannot have published
+/// anything when the interrupt arrives, whatever the timing; it continues once the Job is being
+/// deleted, so the archiver's clean-up on SIGTERM can reach it.
+#[test]
+fn ctrl_c_during_an_in_cluster_snapshot_leaves_no_job_pod_object_or_index_entry() {
+    let Some(node) = node_or_skip() else { return };
+    let Some(s3) = store(node) else { return };
+    let ns = "jobs-cancel";
+    node.namespace(ns);
+    let api = node.api();
+    claim_with_files(&api, ns, &node_state());
+    secret(&api, ns, "store-creds", KEY, SECRET);
+    let mirror = Mirror::testnet();
+    let wd = workdir(&mirror);
+    wd.write(
+        "main.tf",
+        &config(
+            &node.kubeconfig,
+            &s3.endpoint(),
+            &node.image,
+            ns,
+            r#"    env_secret_name = "store-creds""#,
+        ),
+    );
+    wd.init();
+    let out = std::fs::File::create(wd.path().join("apply.log")).expect("log");
+    let mut tf = wd
+        .command(&["apply", "-auto-approve", "-input=false", "-no-color"])
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .spawn()
+        .expect("start terraform apply");
+    let jobs = format!("/apis/batch/v1/namespaces/{ns}/jobs");
+    let job = wait_for("the snapshot Job exists", Duration::from_secs(120), || {
+        let l = api.get(&jobs).ok_or("no list")?;
+        l["items"][0]["metadata"]["name"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| "none yet".to_string())
+    });
+    signal(s3.pid(), "-STOP");
+    let resumed = std::cell::Cell::new(false);
+    let resume = || {
+        if !resumed.replace(true) {
+            signal(s3.pid(), "-CONT");
+        }
+    };
+    // The archiver is running (and waiting on the stopped store) when Terraform is interrupted.
+    let pod = wait_for("the Job's pod runs", Duration::from_secs(120), || {
+        let l = api
+            .get(&format!(
+                "/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3D{job}"
+            ))
+            .ok_or("no list")?;
+        let p = &l["items"][0];
+        if p["status"]["phase"] == "Running" {
+            Ok(p["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string())
+        } else {
+            resume_if_finished(p, &resume);
+            Err(p["status"].to_string())
+        }
+    });
+    signal(tf.id(), "-INT");
+    wait_for(
+        "the Job is being deleted",
+        Duration::from_secs(60),
+        || match api.get(&format!("{jobs}/{job}")) {
+            None => Ok(()),
+            Some(j) if !j["metadata"]["deletionTimestamp"].is_null() => Ok(()),
+            Some(j) => Err(j["status"].to_string()),
+        },
+    );
+    resume();
+    let status = wait_for("terraform exits", Duration::from_secs(240), || {
+        tf.try_wait()
+            .expect("wait terraform")
+            .ok_or_else(|| "running".to_string())
+    });
+    let log = std::fs::read_to_string(wd.path().join("apply.log")).unwrap_or_default();
+    assert!(
+        !status.success(),
+        "apply must fail when interrupted:\n{log}"
+    );
+    assert!(
+        flatten(&log).contains("Interrupted; nothing was published"),
+        "{log}"
+    );
+    assert!(wd.resource("testnet_snapshot_artifact.snap").is_none());
+    assert_eq!(leftovers(&api, ns), Vec::<String>::new(), "pod {pod}");
+    let prefix = s3.dir().join(format!("data/{BUCKET}/{ns}"));
+    let left: Vec<String> = files_below(&prefix).into_keys().collect();
+    assert_eq!(left, Vec::<String>::new(), "objects left in the store");
+}
+
+/// A pod that ended before it was seen running cannot show the interrupt: fail clearly, with the
+/// store resumed so nothing hangs.
+fn resume_if_finished(p: &Value, resume: &dyn Fn()) {
+    if matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) {
+        resume();
+        panic!(
+            "the Job's pod ended before it was seen running: {}",
+            p["status"]
+        );
+    }
 }
