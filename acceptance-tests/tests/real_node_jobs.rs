@@ -520,8 +520,8 @@ fn signal(pid: u32, signal: &str) {
 
 /// Ctrl-C while the Job runs: the Job and its pod are deleted and nothing is published. The
 /// store is stopped (SIGSTOP) as soon as the Job exists, so the archiver cannot have published
-/// anything when the interrupt arrives, whatever the timing; it continues once the Job is being
-/// deleted, so the archiver's clean-up on SIGTERM can reach it.
+/// anything when the interrupt arrives, whatever the timing; it continues once the archiver has
+/// logged that it got SIGTERM, so its clean-up can reach the store.
 #[test]
 fn ctrl_c_during_an_in_cluster_snapshot_leaves_no_job_pod_object_or_index_entry() {
     let Some(node) = node_or_skip() else { return };
@@ -592,6 +592,28 @@ fn ctrl_c_during_an_in_cluster_snapshot_leaves_no_job_pod_object_or_index_entry(
             None => Ok(()),
             Some(j) if !j["metadata"]["deletionTimestamp"].is_null() => Ok(()),
             Some(j) => Err(j["status"].to_string()),
+        },
+    );
+    // The archiver has the SIGTERM (its own words, in its log) before the store answers again:
+    // it cannot have published, and what it does next is its clean-up.
+    wait_for(
+        "the archiver reports the interrupt",
+        Duration::from_secs(90),
+        || {
+            let (code, body) = api.send(
+                "GET",
+                &format!("/api/v1/namespaces/{ns}/pods/{pod}/log"),
+                "application/json",
+                None,
+            );
+            if code == 200 && body.contains("testnet-archiver: interrupted, cleaning up") {
+                Ok(())
+            } else if code == 404 {
+                resume();
+                panic!("the Job's pod went away without reporting the interrupt");
+            } else {
+                Err(format!("{code} {body}"))
+            }
         },
     );
     resume();

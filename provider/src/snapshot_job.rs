@@ -129,7 +129,12 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
 }
 
 /// The `testnet-archiver` arguments that publish what the resource describes from [`MOUNT`].
-fn archiver_args(planned: &Value, store_url: &str, store: &objstore::StoreConfig) -> Vec<String> {
+fn archiver_args(
+    planned: &Value,
+    label: &str,
+    store_url: &str,
+    store: &objstore::StoreConfig,
+) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |k: &str, v: &str| {
         a.push(k.to_string());
@@ -137,10 +142,11 @@ fn archiver_args(planned: &Value, store_url: &str, store: &objstore::StoreConfig
     };
     push("--source", MOUNT);
     push("--store", store_url);
+    // Always explicit: the provider must know the name to look for after an interrupt.
+    push("--label", label);
     for (flag, attr) in [
         ("--network", "network"),
         ("--kind", "kind"),
-        ("--label", "label"),
         ("--block-hash", "block_hash"),
         ("--block-time", "block_time"),
         ("--verify", "verify"),
@@ -234,16 +240,26 @@ pub(crate) async fn publish_from_claim(
         .as_str()
         .unwrap_or_default()
         .to_string();
+    let kind = planned.get("kind").as_str().unwrap_or_default().to_string();
+    let label = planned.get("label").as_str().map_or_else(
+        || {
+            catalog::default_label(
+                planned
+                    .get("block_height")
+                    .as_i64()
+                    .and_then(|h| u64::try_from(h).ok()),
+            )
+        },
+        str::to_string,
+    );
+    let name = catalog::names::artifact_name(&network, &kind, &label);
     let spec = cluster::JobSpec {
         namespace: namespace.clone(),
-        name_prefix: format!(
-            "snapshot-{network}-{}",
-            planned.get("kind").as_str().unwrap_or_default()
-        ),
+        name_prefix: format!("snapshot-{network}-{kind}"),
         image: s("image")
             .or_else(|| settings.archiver_image.clone())
             .unwrap_or_else(|| DEFAULT_ARCHIVER_IMAGE.to_string()),
-        args: archiver_args(planned, store_url, &store_config),
+        args: archiver_args(planned, &label, store_url, &store_config),
         env_secret: s("env_secret_name"),
         service_account: s("service_account_name"),
         node_selector: job
@@ -272,6 +288,24 @@ pub(crate) async fn publish_from_claim(
     };
     let outcome = match cluster.run_job(&spec, &on_line, &ctx.cancel).await {
         Ok(o) => o,
+        Err(e @ cluster::JobError::Cancelled { .. }) => {
+            // The Job and its pod are gone; whether the archiver stopped before publishing is
+            // for the store to say, not for us to assume.
+            match catalog::get(store, &name).await {
+                Ok(Some(m)) => diags.attr_error(
+                    AttributePath::attr("source_claim"),
+                    "Interrupted after the Job published",
+                    format!("{e}, but it had already published {} before it stopped. The artifact is in the store and its index but not in Terraform's state: import it with `terraform import` and its URL, or remove it with `testnet-archiver` / by applying it and destroying.", m.url),
+                ),
+                Ok(None) => job_error(&e, &spec, diags),
+                Err(ce) => diags.attr_error(
+                    AttributePath::attr("source_claim"),
+                    "Interrupted; whether the Job published is unknown",
+                    format!("{e}. Looking for {name} in the store afterwards failed: {ce}. Check the store's base.json before the next apply."),
+                ),
+            }
+            return None;
+        }
         Err(e) => {
             job_error(&e, &spec, diags);
             return None;
@@ -392,10 +426,10 @@ mod tests {
             force_path_style: true,
             ..Default::default()
         };
-        let a = archiver_args(&planned, "s3://snap/p", &store).join(" ");
+        let a = archiver_args(&planned, "42", "s3://snap/p", &store).join(" ");
         assert_eq!(
             a,
-            "create --source /data --store s3://snap/p --network ghostnet --kind rolling --verify full --block-height 42 --exclude *.log --no-default-excludes --single-publisher --endpoint http://10.213.0.1:9000 --path-style --result-file /dev/termination-log"
+            "create --source /data --store s3://snap/p --label 42 --network ghostnet --kind rolling --verify full --block-height 42 --exclude *.log --no-default-excludes --single-publisher --endpoint http://10.213.0.1:9000 --path-style --result-file /dev/termination-log"
         );
     }
 }

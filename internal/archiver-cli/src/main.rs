@@ -221,6 +221,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
+    // First: a SIGTERM that arrives while the store is being opened must still cancel (as PID 1
+    // in a container, a signal without a handler is ignored and the publish would go on).
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    // Registered here, before anything else runs, not when the task below is first polled.
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::spawn(async move {
+        if interrupted(term).await {
+            eprintln!("testnet-archiver: interrupted, cleaning up");
+            on_signal.cancel();
+        }
+    });
     if !a.source.is_dir() {
         return Err(Failure(
             format!(
@@ -231,15 +243,6 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
         ));
     }
     let store = open_store(conn, &a.store).await?;
-
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if interrupted().await {
-            eprintln!("testnet-archiver: interrupted, cleaning up");
-            on_signal.cancel();
-        }
-    });
 
     let writes = index_writes(&a, cancel.clone()).await?;
     let mut req = catalog::PublishRequest::new(a.network, a.kind, a.source);
@@ -301,9 +304,8 @@ fn write_result(path: &std::path::Path, meta: &catalog::ArtifactMeta) -> Result<
 
 /// SIGINT (Ctrl-C) or SIGTERM (what Kubernetes sends a pod's container when its Job is
 /// deleted; as PID 1 in a container the archiver would otherwise ignore it).
-async fn interrupted() -> bool {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
+async fn interrupted(term: Option<tokio::signal::unix::Signal>) -> bool {
+    let Some(mut term) = term else {
         return tokio::signal::ctrl_c().await.is_ok();
     };
     tokio::select! {

@@ -35,4 +35,4 @@ pub use names::{artifact_key, latest_key, metadata_key, redirect_key, INDEX_KEY}
 pub use ops::{
     delete_artifact, get, latest, list, restore_artifact, verify_artifact, VerifyReport,
 };
-pub use publish::{apply_retention, publish, PublishRequest, VerifyMode};
+pub use publish::{apply_retention, default_label, publish, PublishRequest, VerifyMode};
