@@ -504,6 +504,13 @@ resource "testnet_snapshot_artifact" "snap" {{
     validate()
         .fails_with("Invalid job timeout")
         .fails_with("Invalid job memory");
+    wd.write(
+        "main.tf",
+        &cfg("  source_claim = \"ns/state\"").replace("s3://snap/p", "file:///srv/snapshots"),
+    );
+    validate()
+        .fails_with("A Job cannot publish to a local directory")
+        .fails_with("use an s3:// or gs:// store");
     wd.write("main.tf", &cfg("  source_claim = \"ns/state\""));
     validate().ok();
 }

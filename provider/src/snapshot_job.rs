@@ -78,6 +78,14 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
                 e,
             );
         }
+        let url = config.get("store_url");
+        if let Some(url) = url.as_str().filter(|u| u.starts_with("file://")) {
+            diags.attr_error(
+                AttributePath::attr("store_url"),
+                "A Job cannot publish to a local directory",
+                format!("{url} is a directory of the machine running Terraform, which the Job's pod does not see. With source_claim use an s3:// or gs:// store."),
+            );
+        }
     }
     if job.is_null() || job.is_unknown() {
         return;
