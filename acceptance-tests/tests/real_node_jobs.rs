@@ -223,6 +223,10 @@ fn snapshot_of_a_claim_a_running_pod_mounts_is_taken_by_a_job_and_confirmed_in_t
         log.contains("pinned to node localhost, where pod holder mounts the claim"),
         "the Job was pinned to the node of the pod holding the claim:\n{log}"
     );
+    // For the report: where the Job's time went (creation → container start → end).
+    for line in log.lines().filter(|l| l.contains("succeeded on node")) {
+        eprintln!("{line}");
+    }
     let st = wd
         .resource("testnet_snapshot_artifact.snap")
         .expect("artifact in state");
