@@ -325,6 +325,8 @@ impl KubeApi {
 /// A test server process started from the cache of `scripts/test-servers`; killed on drop.
 pub struct TestServer {
     pub name: &'static str,
+    /// The address it listens on (loopback unless started with a host).
+    pub host: String,
     pub port: u16,
     child: Child,
     dir: tempfile::TempDir,
@@ -339,11 +341,16 @@ impl Drop for TestServer {
 
 impl TestServer {
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     pub fn addr(&self) -> SocketAddr {
         ([127, 0, 0, 1], self.port).into()
+    }
+
+    /// The server's process id (to stop and continue it: a store that stops answering).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Where the server keeps its log and data.
@@ -384,12 +391,17 @@ impl TestServer {
     /// s3s-fs (crates.io), which checks SigV4 signatures and `x-amz-checksum-sha256`; it serves
     /// the directory `dir()/data` with these credentials.
     pub fn s3s_fs(access_key: &str, secret_key: &str) -> Option<TestServer> {
+        Self::s3s_fs_on("127.0.0.1", access_key, secret_key)
+    }
+
+    /// [`TestServer::s3s_fs`] listening on `host`, e.g. a node's pod gateway so pods reach it.
+    pub fn s3s_fs_on(host: &str, access_key: &str, secret_key: &str) -> Option<TestServer> {
         let bin = installed("TESTNET_S3S_FS", "s3s-fs/bin/s3s-fs")?;
-        Some(Self::start("s3s-fs", |port, dir| {
+        Some(Self::start_on(host, "s3s-fs", |port, dir| {
             let root = dir.join("data");
             std::fs::create_dir_all(&root).expect("s3s-fs data dir");
             let mut c = Command::new(&bin);
-            c.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            c.args(["--host", host, "--port", &port.to_string()])
                 .args(["--access-key", access_key, "--secret-key", secret_key])
                 .arg(root);
             c
@@ -399,6 +411,14 @@ impl TestServer {
     /// Starts the server on a free port, retrying on another port when it exits before
     /// listening (a port taken between choosing and binding).
     fn start(name: &'static str, command: impl Fn(u16, &Path) -> Command) -> TestServer {
+        Self::start_on("127.0.0.1", name, command)
+    }
+
+    fn start_on(
+        host: &str,
+        name: &'static str,
+        command: impl Fn(u16, &Path) -> Command,
+    ) -> TestServer {
         let mut last_log = String::new();
         for _ in 0..3 {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -413,11 +433,13 @@ impl TestServer {
                 .unwrap_or_else(|e| panic!("start {name}: {e}"));
             let mut server = TestServer {
                 name,
+                host: host.to_string(),
                 port,
                 child,
                 dir,
             };
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let ip: std::net::IpAddr = host.parse().expect("an IP address");
+            let addr: SocketAddr = (ip, port).into();
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 if let Ok(Some(_)) = server.child.try_wait() {

@@ -30,7 +30,15 @@ pub struct Settings {
     pub gcs_endpoint: Option<String>,
     /// Prices for claims' cost estimates; `None` while `storage_prices` is unknown.
     pub storage_prices: Option<cluster::PriceTable>,
+    /// Image of the Jobs that snapshot claims (`archiver_image`, else [`DEFAULT_ARCHIVER_IMAGE`]).
+    pub archiver_image: Option<String>,
 }
+
+/// The `testnet-archiver` image of this provider's version.
+pub const DEFAULT_ARCHIVER_IMAGE: &str = concat!(
+    "ghcr.io/testnet-infra/testnet-archiver:",
+    env!("CARGO_PKG_VERSION")
+);
 
 /// State shared by the provider and its resources.
 #[derive(Default, Clone)]
@@ -316,6 +324,7 @@ impl Provider for TestnetProvider {
                         ),
                 )
                 .attr(conn_attr("gcs_endpoint", "Custom GCS endpoint (emulators). Defaults to `STORAGE_EMULATOR_HOST`."))
+                .attr(conn_attr("archiver_image", &format!("Container image of the Jobs that snapshot claims (`testnet_snapshot_artifact.source_claim`). Defaults to `{DEFAULT_ARCHIVER_IMAGE}`, the `testnet-archiver` of this provider's version; set it to a copy in a registry your nodes pull from.")))
                 .block(NestedBlock::new(
                     "cluster",
                     BlockNesting::List,
@@ -395,6 +404,7 @@ impl Provider for TestnetProvider {
             connection,
             named: named.clone(),
             default_store_url: s("default_store_url"),
+            archiver_image: s("archiver_image"),
             store,
             gcs_endpoint,
         };

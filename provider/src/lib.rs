@@ -12,6 +12,7 @@ mod network_state;
 mod shared_state_pvc;
 mod snapshot_artifact;
 mod snapshot_data;
+mod snapshot_job;
 mod storage_class;
 
 pub use config::TestnetProvider;

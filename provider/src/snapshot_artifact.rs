@@ -129,7 +129,8 @@ impl Resource for SnapshotArtifact {
     fn schema(&self) -> Schema {
         let block = Block::new()
             .describe("A verified snapshot artifact: a directory archived as tar + LZ4, uploaded to a `file://`, `s3://` or `gs://` store, checked by SHA-256 and published with a metadata JSON, a `base.json` index entry and a latest pointer. Artifacts are immutable: changing any input publishes a new one.")
-            .attr(Attribute::string("source_dir").required().requires_replace_if("source changes publish a new artifact", replace_unless_imported).describe("Directory to archive (e.g. a node's data directory, stopped or snapshotted)."))
+            .attr(Attribute::string("source_dir").optional().requires_replace_if("source changes publish a new artifact", replace_unless_imported).describe("Directory to archive (e.g. a node's data directory, stopped or snapshotted), on the machine running Terraform. Exactly one of `source_dir` and `source_claim`."))
+            .attr(Attribute::string("source_claim").optional().requires_replace_if("source changes publish a new artifact", replace_unless_imported).describe("`namespace/name` of a PersistentVolumeClaim to archive inside the cluster: a Kubernetes Job in the claim's namespace mounts it read-only and runs `testnet-archiver create` next to the data, so nothing passes through the machine running Terraform; the provider then checks the Job's report against the store (metadata, object size and SHA-256, index entry) before recording it. A ReadWriteOnce claim that a running pod mounts is archived on that pod's node. The store must be `s3://` or `gs://`, reachable from the cluster with the provider's `s3_endpoint` / `gcs_endpoint`; credentials come from `job.service_account_name` or `job.env_secret_name`. Exactly one of `source_dir` and `source_claim`. Needs a cluster that runs pods (not the local API server)."))
             .attr(Attribute::string("store_url").optional().requires_replace().validate(store_url_validator()).describe("Where to publish: `file:///dir`, `s3://bucket/prefix` or `gs://bucket/prefix`. Defaults to the provider's `default_store_url`."))
             .attr(Attribute::string("network").required().requires_replace().validate(name_validator("A DNS label, e.g. `ghostnet`.", catalog::names::validate_network)).describe("Network name (a DNS label), e.g. `ghostnet`."))
             .attr(Attribute::string("kind").required().requires_replace().validate(name_validator("No `-`, e.g. `rolling`.", catalog::names::validate_kind)).describe("Snapshot kind without `-`, e.g. `rolling` or `archive`."))
@@ -147,7 +148,11 @@ impl Resource for SnapshotArtifact {
             })).describe("`namespace/name` of a Kubernetes Lease (in the provider's cluster) that every publisher into this store prefix holds while it updates `base.json` and the latest pointer. Needed for stores that do not enforce conditional writes (some S3-compatible servers, the GCS emulator) when several publishers may run at once; use a Lease of its own, not the one a `testnet_network_lock` holds. Only used when publishing."))
             .attr(Attribute::bool("single_publisher").optional().default(false).describe("Acknowledge that nothing else publishes into this store prefix at the same time, so a store that does not enforce conditional writes may be published to without `index_lock`. Only used when publishing."))
             .attr(Attribute::bool("retain_on_destroy").optional().default(false).describe("When true, destroying the resource only forgets the artifact and leaves it published in the store."));
-        Schema::new(computed_attrs(block, true))
+        Schema::new(computed_attrs(block, true).block(crate::snapshot_job::job_block()))
+    }
+
+    async fn validate(&self, _ctx: &Context, config: &Value, diags: &mut Diagnostics) {
+        crate::snapshot_job::validate(config, diags);
     }
 
     // ---- create -------------------------------------------------------------------------
@@ -160,15 +165,30 @@ impl Resource for SnapshotArtifact {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let (_, store) = self
+        let (store_url, store) = self
             .0
             .store(planned.get("store_url").as_str(), "store_url", diags)
             .await?;
+        if !planned.get("source_claim").is_null() {
+            let meta = crate::snapshot_job::publish_from_claim(
+                &self.0,
+                ctx,
+                planned,
+                &store_url,
+                store.as_ref(),
+                diags,
+            )
+            .await?;
+            tracing::info!(url = %meta.url, sha256 = %meta.sha256, size_bytes = meta.size_bytes, "snapshot published by a Job, confirmed in the store");
+            let mut state = planned.clone();
+            state.set("label", Value::string(meta.label.clone()));
+            return Some(with(state, meta_values(store.as_ref(), &meta)));
+        }
         let Some(source_dir) = planned.get("source_dir").as_str() else {
             diags.attr_error(
                 AttributePath::attr("source_dir"),
                 "Missing source directory",
-                "source_dir must be set to the directory to archive.",
+                "Set source_dir to the directory to archive, or source_claim to a claim.",
             );
             return None;
         };
@@ -434,6 +454,8 @@ impl Resource for SnapshotArtifact {
         };
         let base = Value::object([
             ("source_dir", Value::Null),
+            ("source_claim", Value::Null),
+            ("job", Value::Null),
             ("store_url", Value::string(store_url)),
             ("network", Value::string(meta.network.clone())),
             ("kind", Value::string(meta.kind.clone())),

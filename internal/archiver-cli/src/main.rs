@@ -139,6 +139,10 @@ struct CreateArgs {
     /// not enforce conditional writes may be published to without an index lock.
     #[arg(long, conflicts_with = "index_lock")]
     single_publisher: bool,
+    /// After publishing, also write {"name","url","sha256","size_bytes"} as one JSON line to
+    /// this file (in a Kubernetes Job: /dev/termination-log).
+    #[arg(long, value_name = "FILE")]
+    result_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -204,7 +208,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let (store, key) = open_artifact(&cli.conn, &url).await?;
             let meter = Arc::new(progress::Meter::new("verify"));
             let opts = archiver::ReadOptions {
-                cancel: Some(cancel_on_ctrl_c()),
+                cancel: Some(cancel_on_signals()),
                 progress: Some(read_progress(meter.clone())),
                 ..Default::default()
             };
@@ -228,7 +232,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let opts = archiver::RestoreOptions {
                 replace,
                 read: archiver::ReadOptions {
-                    cancel: Some(cancel_on_ctrl_c()),
+                    cancel: Some(cancel_on_signals()),
                     progress: Some(read_progress(meter.clone())),
                     ..Default::default()
                 },
@@ -253,6 +257,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
+    // First: a SIGTERM that arrives while the store is being opened must still cancel (as PID 1
+    // in a container, a signal without a handler is ignored and the publish would go on).
+    let cancel = cancel_on_signals();
     if !a.source.is_dir() {
         return Err(Failure(
             format!(
@@ -263,8 +270,6 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
         ));
     }
     let store = open_store(conn, &a.store).await?;
-
-    let cancel = cancel_on_ctrl_c();
 
     let writes = index_writes(&a, cancel.clone()).await?;
     let mut req = catalog::PublishRequest::new(a.network, a.kind, a.source);
@@ -301,7 +306,43 @@ async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {
         "testnet-archiver: published {} ({} bytes, {} files)",
         meta.url, meta.size_bytes, meta.file_count
     );
+    if let Some(path) = &a.result_file {
+        write_result(path, &meta)?;
+    }
     print_json(&meta)
+}
+
+/// Writes what was published as one line of JSON to `path`: in a Kubernetes Job this is the
+/// container's termination message, which the provider reads back through the API server and
+/// checks against the store before it records the artifact.
+fn write_result(path: &std::path::Path, meta: &catalog::ArtifactMeta) -> Result<(), Failure> {
+    let line = serde_json::json!({
+        "name": meta.name,
+        "url": meta.url,
+        "sha256": meta.sha256,
+        "size_bytes": meta.size_bytes,
+    });
+    std::fs::write(path, format!("{line}\n")).map_err(|e| {
+        Failure(
+            format!(
+                "published, but cannot write --result-file {}: {e}",
+                path.display()
+            ),
+            1,
+        )
+    })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (what Kubernetes sends a pod's container when its Job is
+/// deleted; as PID 1 in a container the archiver would otherwise ignore it).
+async fn interrupted(term: Option<tokio::signal::unix::Signal>) -> bool {
+    let Some(mut term) = term else {
+        return tokio::signal::ctrl_c().await.is_ok();
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.is_ok(),
+        r = term.recv() => r.is_some(),
+    }
 }
 
 /// What keeps this publisher's index updates safe from others: `--index-lock`,
@@ -355,12 +396,14 @@ fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(n.saturating_mul(secs)))
 }
 
-/// A token cancelled by the first Ctrl-C (SIGINT), so the command stops and cleans up.
-fn cancel_on_ctrl_c() -> CancellationToken {
+/// A token cancelled by the first SIGINT or SIGTERM, so the command stops and cleans up. The
+/// SIGTERM handler is registered here, before anything else runs, not when the task is polled.
+fn cancel_on_signals() -> CancellationToken {
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupted(term).await {
             eprintln!("testnet-archiver: interrupted, cleaning up");
             on_signal.cancel();
         }

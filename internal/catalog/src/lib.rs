@@ -21,6 +21,7 @@
 //! store that does not, unless publishers hold an index lock or the caller vouches for a single
 //! publisher ([`IndexWrites`]). Every publish reads its index entry back before it succeeds.
 
+mod confirm;
 mod doc;
 mod error;
 mod guard;
@@ -31,6 +32,7 @@ mod ops;
 mod publish;
 mod retention;
 
+pub use confirm::{confirm_report, ConfirmError, PublishReport};
 pub use error::{CatalogError, Result};
 pub use guard::{delete_artifact_with, HeldIndexLock, IndexLock, IndexWrites};
 pub use meta::{hex, ArtifactMeta, Index, LatestPointer, INDEX_FORMAT_VERSION};
@@ -39,7 +41,7 @@ pub use ops::{
     delete_artifact, get, latest, list, restore_artifact, verify_artifact, verify_artifact_with,
     VerifyReport,
 };
-pub use publish::{publish, PublishRequest, VerifyMode};
+pub use publish::{default_label, publish, PublishRequest, VerifyMode};
 pub use retention::{
     apply_retention, apply_retention_at, RetentionReport, Retired, DEFAULT_RETENTION_GRACE,
 };

@@ -372,7 +372,7 @@ fn partial(name: &str, step: &'static str, e: CatalogError) -> CatalogError {
     }
 }
 
-fn default_label(block_height: Option<u64>) -> String {
+pub fn default_label(block_height: Option<u64>) -> String {
     match block_height {
         Some(h) => h.to_string(),
         None => {

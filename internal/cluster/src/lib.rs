@@ -1,6 +1,6 @@
 //! The Kubernetes side of terraform-provider-testnet: connecting to a cluster, StorageClasses,
-//! shared-state PersistentVolumeClaims, the network-state lock on a Lease, and the snapshot index
-//! lock on a Lease.
+//! shared-state PersistentVolumeClaims, the network-state lock and the snapshot index lock on
+//! Leases, and Jobs that run next to the data.
 //!
 //! Plain Rust types in, typed errors ([`ClusterError`], [`LockError`]) out; nothing here knows
 //! Terraform, so the same code serves the provider, command-line tools and tests. All operations
@@ -15,10 +15,11 @@ mod connect;
 mod cost;
 mod error;
 mod index_lock;
+mod job;
 mod lock;
+mod self_hosted_class;
 mod server_time;
 mod span;
-mod self_hosted_class;
 mod storage_class;
 mod validate;
 
@@ -40,18 +41,19 @@ pub use error::{ClusterError, FieldCause, ObjectRef};
 pub use index_lock::{
     parse_lease_ref, unique_holder, HeldLease, LeaseIndexLock, INDEX_LOCK_LEASE_SECONDS,
 };
+pub use job::{ClaimMount, JobError, JobOutcome, JobSpec, LineSink};
 pub use lock::{
     default_holder, holder_from, lease_expiry, next_poll, retry_after, view_lease, LeaseView,
     LockError, LockRequest, LockState, ReleaseOutcome,
+};
+pub use self_hosted_class::{
+    check_target, infer_self_hosted, self_hosted_preset, CephTarget, PresetError, SelfHosted,
+    LOCAL_PATH_PROVISIONER, ROOK_CEPHFS_PROVISIONER, ROOK_OPERATOR_NAMESPACE, ROOK_RBD_PROVISIONER,
 };
 pub use server_time::{parse_http_date, ServerTime};
 pub use span::{
     acquire_span, read_span, release_span, renew_span, span_holder, still_ours, BadToken, Behind,
     FencingToken, Member, Reading, ReleaseReport, SpanError, SpanState,
-};
-pub use self_hosted_class::{
-    check_target, infer_self_hosted, self_hosted_preset, CephTarget, PresetError, SelfHosted,
-    LOCAL_PATH_PROVISIONER, ROOK_CEPHFS_PROVISIONER, ROOK_OPERATOR_NAMESPACE, ROOK_RBD_PROVISIONER,
 };
 pub use storage_class::{
     immutable_changes, infer_preset, tier_preset, Cloud, StorageClassInfo, StorageClassSpec, Tier,
