@@ -15,7 +15,7 @@ use tfplug::{
     Resource, Schema, Type, Value,
 };
 
-use crate::clusters::{clusters_attr, names};
+use crate::clusters::{check_planned, clusters_attr, names};
 use crate::config::Shared;
 use crate::convert::cluster_error;
 
@@ -310,15 +310,7 @@ impl Resource for NetworkState {
         }
     }
     async fn modify_plan(&self, _ctx: &Context, plan: &mut PlanChange, diags: &mut Diagnostics) {
-        if plan.is_destroy() {
-            return;
-        }
-        // With the provider configuration still unknown (its cluster created in the same run) the
-        // names are checked when the resource is applied.
-        let checkable = plan.config.get("clusters").is_wholly_known() && self.0.settings().known;
-        if let Some(n) = names(&plan.config).filter(|_| checkable) {
-            self.0.check_cluster_names(&n, "clusters", diags);
-        }
+        check_planned(&self.0, plan, diags);
     }
     async fn create(
         &self,
