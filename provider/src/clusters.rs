@@ -64,6 +64,16 @@ pub fn check_planned(shared: &Shared, plan: &PlanChange, diags: &mut Diagnostics
     }
 }
 
+/// The members that `v`'s `clusters` names (the provider's own connection when unset), or
+/// `None` with a diagnostic on `clusters` when one cannot be reached.
+pub async fn members_of(
+    shared: &Shared,
+    v: &Value,
+    diags: &mut Diagnostics,
+) -> Option<Vec<cluster::Member>> {
+    shared.members(names(v).as_deref(), "clusters", diags).await
+}
+
 fn where_(cluster: &str) -> String {
     if cluster.is_empty() {
         String::new()

@@ -15,7 +15,7 @@ use tfplug::{
     Resource, Schema, Type, Value,
 };
 
-use crate::clusters::{check_planned, clusters_attr, names};
+use crate::clusters::{check_planned, clusters_attr, members_of};
 use crate::config::Shared;
 use crate::convert::cluster_error;
 
@@ -251,10 +251,7 @@ impl NetworkState {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let req = request(planned, config, diags)?;
-        let members = self
-            .0
-            .members(names(planned).as_deref(), "clusters", diags)
-            .await?;
+        let members = members_of(&self.0, planned, diags).await?;
         match netstate::write(&members, &req).await {
             Ok(doc) => {
                 let mut v = planned.clone();
@@ -329,10 +326,7 @@ impl Resource for NetworkState {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let members = self
-            .0
-            .members(names(state).as_deref(), "clusters", diags)
-            .await?;
+        let members = members_of(&self.0, state, diags).await?;
         let network = state.get("name").as_str().unwrap_or_default();
         let namespace = state.get("namespace").as_str().unwrap_or("default");
         let copies = match netstate::read_all(&members, namespace, network).await {
@@ -441,11 +435,7 @@ impl Resource for NetworkState {
         _private: &Private,
         diags: &mut Diagnostics,
     ) {
-        let Some(members) = self
-            .0
-            .members(names(prior).as_deref(), "clusters", diags)
-            .await
-        else {
+        let Some(members) = members_of(&self.0, prior, diags).await else {
             return;
         };
         let network = prior.get("name").as_str().unwrap_or_default();
