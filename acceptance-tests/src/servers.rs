@@ -277,6 +277,24 @@ impl KubeApi {
         }
     }
 
+    /// The Lease `namespace/name`, asserted to exist and to have no holder: what a lock leaves
+    /// once every holder has let go.
+    pub fn free_lease(&self, namespace: &str, name: &str) -> Value {
+        let lease = self
+            .get(&format!(
+                "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+            ))
+            .expect("the Lease exists");
+        assert!(
+            lease["spec"]["holderIdentity"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty(),
+            "still held: {lease}"
+        );
+        lease
+    }
+
     /// PUTs `body` to `path` (a replace, as `kubectl edit` does); returns the status and text.
     pub fn put(&self, path: &str, body: &Value) -> (u16, String) {
         self.send("PUT", path, "application/json", Some(&body.to_string()))

@@ -85,6 +85,29 @@ fn index_names(moto: &TestServer) -> Vec<String> {
         .collect()
 }
 
+/// Runs `terraform <verb>` in every one of `dirs` at once; each must succeed.
+fn all_at_once(dirs: &[Workdir], verb: &str) {
+    let children: Vec<_> = dirs
+        .iter()
+        .map(|wd| {
+            wd.command(&[verb, "-auto-approve", "-input=false", "-no-color"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn terraform")
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().expect("wait");
+        assert!(
+            o.status.success(),
+            "{verb} failed:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
 #[test]
 fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
     let Some(moto) = TestServer::moto() else {
@@ -137,25 +160,7 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
                 workdir(&mirror, proxy.port, Some(&kube.kubeconfig), &src, &extra)
             })
             .collect();
-        let children: Vec<_> = dirs
-            .iter()
-            .map(|wd| {
-                wd.command(&["apply", "-auto-approve", "-input=false", "-no-color"])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("spawn terraform")
-            })
-            .collect();
-        for c in children {
-            let o = c.wait_with_output().expect("wait");
-            assert!(
-                o.status.success(),
-                "apply failed:\n{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
+        all_at_once(&dirs, "apply");
         let names = index_names(&moto);
         for wd in &dirs {
             let st = wd
@@ -169,40 +174,11 @@ fn store_ignoring_conditional_writes_needs_index_lock_or_single_publisher() {
             );
         }
         assert_eq!(names.len(), 9, "{names:?}");
-        let lease = KubeApi::new(&kube.kubeconfig)
-            .get(&format!(
-                "/apis/coordination.k8s.io/v1/namespaces/default/leases/snapshots-{round}"
-            ))
-            .expect("the Lease exists");
-        assert!(
-            lease["spec"]["holderIdentity"]
-                .as_str()
-                .unwrap_or("")
-                .is_empty(),
-            "still held: {lease}"
-        );
+        KubeApi::new(&kube.kubeconfig).free_lease("default", &format!("snapshots-{round}"));
 
         // Eight destroys at once change the index under the same Lease: none resurrects
         // another's entry.
-        let children: Vec<_> = dirs
-            .iter()
-            .map(|wd| {
-                wd.command(&["destroy", "-auto-approve", "-input=false", "-no-color"])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("spawn terraform")
-            })
-            .collect();
-        for c in children {
-            let o = c.wait_with_output().expect("wait");
-            assert!(
-                o.status.success(),
-                "destroy failed:\n{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
+        all_at_once(&dirs, "destroy");
         assert_eq!(index_names(&moto), ["ghostnet-rolling-alone"]);
     });
 

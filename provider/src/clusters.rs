@@ -3,8 +3,9 @@
 
 use cluster::SpanError;
 use tfplug::schema::validators::from_fn;
-use tfplug::{Attribute, AttributePath, Diagnostics, Value};
+use tfplug::{Attribute, AttributePath, Diagnostics, PlanChange, Value};
 
+use crate::config::Shared;
 use crate::convert::cluster_error;
 
 /// `clusters`: which named clusters; unset means the provider's own connection.
@@ -48,6 +49,29 @@ pub fn check_list(v: &Value) -> Result<(), String> {
 pub fn names(config: &Value) -> Option<Vec<String>> {
     let v = config.get("clusters");
     (!v.is_null()).then(|| v.to_string_vec())
+}
+
+/// Plan-time check that the planned `clusters` name configured `cluster` blocks. Skipped on
+/// destroy and while the list or the provider configuration is unknown (its cluster created in
+/// the same run): the names are then checked when the resource is applied.
+pub fn check_planned(shared: &Shared, plan: &PlanChange, diags: &mut Diagnostics) {
+    if plan.is_destroy() {
+        return;
+    }
+    let checkable = plan.config.get("clusters").is_wholly_known() && shared.settings().known;
+    if let Some(n) = names(&plan.config).filter(|_| checkable) {
+        shared.check_cluster_names(&n, "clusters", diags);
+    }
+}
+
+/// The members that `v`'s `clusters` names (the provider's own connection when unset), or
+/// `None` with a diagnostic on `clusters` when one cannot be reached.
+pub async fn members_of(
+    shared: &Shared,
+    v: &Value,
+    diags: &mut Diagnostics,
+) -> Option<Vec<cluster::Member>> {
+    shared.members(names(v).as_deref(), "clusters", diags).await
 }
 
 fn where_(cluster: &str) -> String {

@@ -13,7 +13,7 @@ use tfplug::{
     PlanChange, Private, Resource, Schema, Value,
 };
 
-use crate::clusters::{clusters_attr, names, span_error};
+use crate::clusters::{check_planned, clusters_attr, members_of, names, span_error};
 use crate::config::Shared;
 use crate::convert::parse_duration;
 
@@ -279,15 +279,7 @@ impl Resource for ManagedLock {
         schema(Kind::Managed)
     }
     async fn modify_plan(&self, _ctx: &Context, plan: &mut PlanChange, diags: &mut Diagnostics) {
-        if plan.is_destroy() {
-            return;
-        }
-        // With the provider configuration still unknown (its cluster created in the same run) the
-        // names are checked when the resource is applied.
-        let checkable = plan.config.get("clusters").is_wholly_known() && self.0.settings().known;
-        if let Some(n) = names(&plan.config).filter(|_| checkable) {
-            self.0.check_cluster_names(&n, "clusters", diags);
-        }
+        check_planned(&self.0, plan, diags);
     }
     async fn create(
         &self,
@@ -298,10 +290,7 @@ impl Resource for ManagedLock {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let req = request(planned, None, diags)?;
-        let members = self
-            .0
-            .members(names(planned).as_deref(), "clusters", diags)
-            .await?;
+        let members = members_of(&self.0, planned, diags).await?;
         match cluster::acquire_span(&members, &req, &ctx.cancel).await {
             Ok(s) => Some(held_value(config, &s)),
             Err(e) => {
@@ -319,10 +308,7 @@ impl Resource for ManagedLock {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let members = self
-            .0
-            .members(names(state).as_deref(), "clusters", diags)
-            .await?;
+        let members = members_of(&self.0, state, diags).await?;
         let mine = state_from(state);
         let readings = match cluster::read_span(&members, &mine.namespace, &mine.name).await {
             Ok(r) => r,
@@ -362,10 +348,7 @@ impl Resource for ManagedLock {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let members = self
-            .0
-            .members(names(prior).as_deref(), "clusters", diags)
-            .await?;
+        let members = members_of(&self.0, prior, diags).await?;
         let mine = state_from(prior);
         let mut s = match cluster::renew_span(&members, &mine).await {
             Ok(s) => s,
@@ -399,11 +382,7 @@ impl Resource for ManagedLock {
         _private: &Private,
         diags: &mut Diagnostics,
     ) {
-        let Some(members) = self
-            .0
-            .members(names(prior).as_deref(), "clusters", diags)
-            .await
-        else {
+        let Some(members) = members_of(&self.0, prior, diags).await else {
             return;
         };
         release(&members, &state_from(prior), diags).await;
@@ -492,10 +471,7 @@ impl DataSource for LockData {
         schema(Kind::Data)
     }
     async fn read(&self, _ctx: &Context, config: &Value, diags: &mut Diagnostics) -> Option<Value> {
-        let members = self
-            .0
-            .members(names(config).as_deref(), "clusters", diags)
-            .await?;
+        let members = members_of(&self.0, config, diags).await?;
         let ns = config
             .get("namespace")
             .as_str()
@@ -634,10 +610,7 @@ impl EphemeralResource for EphemeralLock {
     }
     async fn open(&self, ctx: &Context, config: &Value, diags: &mut Diagnostics) -> Option<Opened> {
         let req = request(config, None, diags)?;
-        let members = self
-            .0
-            .members(names(config).as_deref(), "clusters", diags)
-            .await?;
+        let members = members_of(&self.0, config, diags).await?;
         match cluster::acquire_span(&members, &req, &ctx.cancel).await {
             Ok(s) => Some(Opened {
                 result: held_value(config, &s),

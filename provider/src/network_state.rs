@@ -15,7 +15,7 @@ use tfplug::{
     Resource, Schema, Type, Value,
 };
 
-use crate::clusters::{clusters_attr, names};
+use crate::clusters::{check_planned, clusters_attr, members_of};
 use crate::config::Shared;
 use crate::convert::cluster_error;
 
@@ -251,10 +251,7 @@ impl NetworkState {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let req = request(planned, config, diags)?;
-        let members = self
-            .0
-            .members(names(planned).as_deref(), "clusters", diags)
-            .await?;
+        let members = members_of(&self.0, planned, diags).await?;
         match netstate::write(&members, &req).await {
             Ok(doc) => {
                 let mut v = planned.clone();
@@ -310,15 +307,7 @@ impl Resource for NetworkState {
         }
     }
     async fn modify_plan(&self, _ctx: &Context, plan: &mut PlanChange, diags: &mut Diagnostics) {
-        if plan.is_destroy() {
-            return;
-        }
-        // With the provider configuration still unknown (its cluster created in the same run) the
-        // names are checked when the resource is applied.
-        let checkable = plan.config.get("clusters").is_wholly_known() && self.0.settings().known;
-        if let Some(n) = names(&plan.config).filter(|_| checkable) {
-            self.0.check_cluster_names(&n, "clusters", diags);
-        }
+        check_planned(&self.0, plan, diags);
     }
     async fn create(
         &self,
@@ -337,10 +326,7 @@ impl Resource for NetworkState {
         _private: &mut Private,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let members = self
-            .0
-            .members(names(state).as_deref(), "clusters", diags)
-            .await?;
+        let members = members_of(&self.0, state, diags).await?;
         let network = state.get("name").as_str().unwrap_or_default();
         let namespace = state.get("namespace").as_str().unwrap_or("default");
         let copies = match netstate::read_all(&members, namespace, network).await {
@@ -449,11 +435,7 @@ impl Resource for NetworkState {
         _private: &Private,
         diags: &mut Diagnostics,
     ) {
-        let Some(members) = self
-            .0
-            .members(names(prior).as_deref(), "clusters", diags)
-            .await
-        else {
+        let Some(members) = members_of(&self.0, prior, diags).await else {
             return;
         };
         let network = prior.get("name").as_str().unwrap_or_default();

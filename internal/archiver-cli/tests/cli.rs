@@ -11,6 +11,30 @@ fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("run testnet-archiver")
 }
 
+/// `create --source SRC --store STORE --network NETWORK --kind KIND`, then `extra`: the
+/// arguments every `create` here shares.
+fn create<'a>(
+    src: &'a str,
+    store: &'a str,
+    network: &'a str,
+    kind: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "create",
+        "--source",
+        src,
+        "--store",
+        store,
+        "--network",
+        network,
+        "--kind",
+        kind,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn source(dir: &Path) {
     std::fs::create_dir_all(dir.join("data")).expect("mkdir");
     std::fs::write(dir.join("identity.json"), b"secret").expect("write");
@@ -32,23 +56,13 @@ fn create_list_verify_restore_and_bad_input() {
     let store = format!("file://{}", st.display());
     let src_s = src.display().to_string();
 
-    let o = run(&[
-        "create",
-        "--source",
+    let o = run(&create(
         &src_s,
-        "--store",
         &store,
-        "--network",
         "ghostnet",
-        "--kind",
         "rolling",
-        "--label",
-        "one",
-        "--verify",
-        "full",
-        "--block-height",
-        "5",
-    ]);
+        &["--label", "one", "--verify", "full", "--block-height", "5"],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let meta: serde_json::Value =
         serde_json::from_slice(&o.stdout).expect("metadata JSON on stdout");
@@ -75,117 +89,44 @@ fn create_list_verify_restore_and_bad_input() {
     // Bad input: each row args, exit code, text the one-line error must contain.
     let missing = tmp.path().join("missing").display().to_string();
     let rows: Vec<(Vec<&str>, i32, &str)> = vec![
+        (create(&missing, &store, "n", "k", &[]), 1, "does not exist"),
+        (create(&src_s, "ftp://h/p", "n", "k", &[]), 1, "ftp"),
+        (create(&src_s, &store, "Bad_Net", "k", &[]), 1, "network"),
         (
-            vec![
-                "create",
-                "--source",
-                &missing,
-                "--store",
-                &store,
-                "--network",
-                "n",
-                "--kind",
-                "k",
-            ],
-            1,
-            "does not exist",
-        ),
-        (
-            vec![
-                "create",
-                "--source",
-                &src_s,
-                "--store",
-                "ftp://h/p",
-                "--network",
-                "n",
-                "--kind",
-                "k",
-            ],
-            1,
-            "ftp",
-        ),
-        (
-            vec![
-                "create",
-                "--source",
-                &src_s,
-                "--store",
-                &store,
-                "--network",
-                "Bad_Net",
-                "--kind",
-                "k",
-            ],
-            1,
-            "network",
-        ),
-        (
-            vec![
-                "create",
-                "--source",
-                &src_s,
-                "--store",
-                &store,
-                "--network",
-                "ghostnet",
-                "--kind",
-                "rolling",
-                "--label",
-                "one",
-            ],
+            create(&src_s, &store, "ghostnet", "rolling", &["--label", "one"]),
             1,
             "already exists",
         ),
         (
-            vec![
-                "create",
-                "--source",
+            create(
                 &src_s,
-                "--store",
                 &store,
-                "--network",
                 "ghostnet",
-                "--kind",
                 "rolling",
-                "--index-lock",
-                "ghostnet-index",
-            ],
+                &["--index-lock", "ghostnet-index"],
+            ),
             2,
             "--index-lock \"ghostnet-index\": expected \"namespace/name\" of a Lease",
         ),
         (
-            vec![
-                "create",
-                "--source",
+            create(
                 &src_s,
-                "--store",
                 &store,
-                "--network",
                 "ghostnet",
-                "--kind",
                 "rolling",
-                "--index-lock",
-                "default/x",
-                "--single-publisher",
-            ],
+                &["--index-lock", "default/x", "--single-publisher"],
+            ),
             2,
             "cannot be used with",
         ),
         (
-            vec![
-                "create",
-                "--source",
+            create(
                 &src_s,
-                "--store",
                 &store,
-                "--network",
                 "ghostnet",
-                "--kind",
                 "rolling",
-                "--kubeconfig",
-                "/k",
-            ],
+                &["--kubeconfig", "/k"],
+            ),
             2,
             "--index-lock",
         ),
@@ -210,19 +151,13 @@ fn create_list_verify_restore_and_bad_input() {
 
     // An index that is not JSON: create fails, index untouched.
     std::fs::write(st.join("base.json"), b"{ not json").expect("write");
-    let o = run(&[
-        "create",
-        "--source",
+    let o = run(&create(
         &src_s,
-        "--store",
         &store,
-        "--network",
         "ghostnet",
-        "--kind",
         "rolling",
-        "--label",
-        "two",
-    ]);
+        &["--label", "two"],
+    ));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("base.json"), "{}", stderr(&o));
     assert_eq!(
@@ -242,21 +177,18 @@ fn eight_concurrent_processes_lose_no_entry() {
     let children: Vec<_> = (0..8)
         .map(|i| {
             bin()
-                .args([
-                    "create",
-                    "--source",
+                .args(create(
                     &src.display().to_string(),
-                    "--store",
                     &store,
-                    "--network",
                     "ghostnet",
-                    "--kind",
                     "rolling",
-                    "--label",
-                    &format!("p{i}"),
-                    "--block-height",
-                    &i.to_string(),
-                ])
+                    &[
+                        "--label",
+                        &format!("p{i}"),
+                        "--block-height",
+                        &i.to_string(),
+                    ],
+                ))
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -347,19 +279,13 @@ fn restore_is_all_or_nothing() {
     std::fs::write(src.join("data/big.sst"), &noise).expect("write");
     std::fs::create_dir_all(&st).expect("mkdir");
     let store = format!("file://{}", st.display());
-    let o = run(&[
-        "create",
-        "--source",
+    let o = run(&create(
         &src.display().to_string(),
-        "--store",
         &store,
-        "--network",
         "ghostnet",
-        "--kind",
         "rolling",
-        "--label",
-        "one",
-    ]);
+        &["--label", "one"],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let url = format!("{store}/ghostnet-rolling-one.tar.lz4");
 

@@ -140,23 +140,28 @@ fn eight_with_lock(endpoint: &str, store: &str, src: &Path, kube: &KubeServer, r
         );
     }
     // Every holder let go of the Lease.
-    let api = KubeApi::new(&kube.kubeconfig);
-    let lease = api
-        .get(&format!(
-            "/apis/coordination.k8s.io/v1/namespaces/default/leases/snapshots-{round}"
-        ))
-        .expect("the Lease exists");
-    assert!(
-        lease["spec"]["holderIdentity"]
-            .as_str()
-            .unwrap_or("")
-            .is_empty(),
-        "still held: {lease}"
-    );
+    let lease = KubeApi::new(&kube.kubeconfig).free_lease("default", &format!("snapshots-{round}"));
     assert!(
         lease["spec"]["leaseTransitions"].as_i64().unwrap_or(0) >= 7,
         "{lease}"
     );
+}
+
+/// One publisher that says it is alone (`--single-publisher`) publishes into the empty `store`
+/// even where conditional writes are ignored: its artifact is then the only one listed.
+fn publish_alone(endpoint: &str, store: &str, src: &Path, height: u32) {
+    let o = create(
+        endpoint,
+        store,
+        src,
+        "alone",
+        height,
+        &["--single-publisher"],
+    )
+    .output()
+    .expect("run");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(listed(endpoint, store), ["ghostnet-rolling-alone"]);
 }
 
 #[test]
@@ -182,18 +187,7 @@ fn s3_store_ignoring_conditions_is_refused_and_served_by_the_index_lock() {
     let listing = String::from_utf8_lossy(&listing).to_string();
     assert!(!listing.contains("<Key>"), "objects left: {listing}");
 
-    let o = create(
-        &endpoint,
-        store,
-        &src,
-        "alone",
-        100,
-        &["--single-publisher"],
-    )
-    .output()
-    .expect("run");
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(listed(&endpoint, store), ["ghostnet-rolling-alone"]);
+    publish_alone(&endpoint, store, &src, 100);
 
     KubeServer::each(|kube| {
         let round = if kube.is_real() { "r" } else { "s" };
@@ -221,11 +215,7 @@ fn gcs_emulator_is_refused_unless_a_single_publisher_says_so() {
         .output()
         .expect("run");
     assert_refused(&o, store);
-    let o = create(&endpoint, store, &src, "alone", 2, &["--single-publisher"])
-        .output()
-        .expect("run");
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(listed(&endpoint, store), ["ghostnet-rolling-alone"]);
+    publish_alone(&endpoint, store, &src, 2);
 }
 
 /// Servers that enforce conditional writes publish as before, without flags; the probe runs

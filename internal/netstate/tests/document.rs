@@ -85,6 +85,19 @@ fn request(network: &str, holder: &str, token: Option<&str>, components: Value) 
     }
 }
 
+/// `holder` writes `component` at `version` under `token`: the write most scenarios here make.
+async fn write_version(
+    members: &[Member],
+    network: &str,
+    holder: &str,
+    token: &str,
+    component: &str,
+    version: &str,
+) -> Result<Document, StateError> {
+    let components = json!({ component: { "version": version } });
+    write(members, &request(network, holder, Some(token), components)).await
+}
+
 fn unique(what: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
@@ -157,41 +170,17 @@ async fn concurrent_writers_lose_no_history_entry() {
 async fn stale_holder_is_refused_by_fencing() {
     let t = sandboxes().await;
     let network = unique("fence");
-    write(
-        &t.members,
-        &request(
-            &network,
-            "alice",
-            Some("asia=1,eu=1,us=1"),
-            json!({"a": {"version": "v1"}}),
-        ),
-    )
-    .await
-    .expect("alice writes");
+    write_version(&t.members, &network, "alice", "asia=1,eu=1,us=1", "a", "v1")
+        .await
+        .expect("alice writes");
     // Bob took the lock after alice's lapsed in eu: his token is newer there.
-    write(
-        &t.members,
-        &request(
-            &network,
-            "bob",
-            Some("asia=1,eu=2,us=1"),
-            json!({"a": {"version": "v2"}}),
-        ),
-    )
-    .await
-    .expect("bob writes");
+    write_version(&t.members, &network, "bob", "asia=1,eu=2,us=1", "a", "v2")
+        .await
+        .expect("bob writes");
     // Alice, still believing she holds the lock, is refused and told about bob.
-    let e = write(
-        &t.members,
-        &request(
-            &network,
-            "alice",
-            Some("asia=1,eu=1,us=1"),
-            json!({"a": {"version": "v3"}}),
-        ),
-    )
-    .await
-    .expect_err("stale write refused");
+    let e = write_version(&t.members, &network, "alice", "asia=1,eu=1,us=1", "a", "v3")
+        .await
+        .expect_err("stale write refused");
     let text = e.to_string();
     assert!(
         matches!(&e, StateError::Fenced { cluster, holder, .. } if cluster == "eu" && holder == "bob"),
@@ -242,17 +231,9 @@ async fn edit_by_hand(member: &Member, network: &str, f: impl FnOnce(&mut Value)
 async fn copies_edited_by_hand(t: &Three) {
     let network = unique("edited");
     let eu = t.members.iter().find(|m| m.name == "eu").expect("eu");
-    write(
-        &t.members,
-        &request(
-            &network,
-            "alice",
-            Some("1"),
-            json!({"node": {"version": "v1"}}),
-        ),
-    )
-    .await
-    .expect("first write");
+    write_version(&t.members, &network, "alice", "1", "node", "v1")
+        .await
+        .expect("first write");
     edit_by_hand(eu, &network, |v| {
         v["components"]["node"]["version"] = json!("v9")
     })
@@ -423,17 +404,9 @@ async fn newer_schema_is_refused_and_older_migrated() {
         )
         .await
         .expect("seed");
-    let doc = write(
-        &only_us,
-        &request(
-            &network,
-            "alice",
-            Some("1"),
-            json!({"node": {"version": "v2"}}),
-        ),
-    )
-    .await
-    .expect("migrating write");
+    let doc = write_version(&only_us, &network, "alice", "1", "node", "v2")
+        .await
+        .expect("migrating write");
     assert_eq!(doc.schema_version, CURRENT_SCHEMA);
     assert_eq!(doc.history.len(), 2);
     assert_eq!(doc.history[0].holder, "ann");
@@ -512,17 +485,9 @@ async fn stale_lock_holder_is_fenced_out_by_the_new_holder() {
     .await
     .expect("alice locks");
     let alice_token = alice.fencing_token().to_string();
-    write(
-        &t.members,
-        &request(
-            &network,
-            "alice",
-            Some(&alice_token),
-            json!({"node": {"version": "v1"}}),
-        ),
-    )
-    .await
-    .expect("alice writes under the lock");
+    write_version(&t.members, &network, "alice", &alice_token, "node", "v1")
+        .await
+        .expect("alice writes under the lock");
 
     for m in &t.members {
         let api: Api<Lease> = Api::namespaced(m.cluster.client().clone(), "default");
@@ -546,26 +511,17 @@ async fn stale_lock_holder_is_fenced_out_by_the_new_holder() {
     .expect("bob takes the lapsed lock");
     let bob_token = bob.fencing_token().to_string();
     assert_eq!(bob_token, "asia=1,eu=1,us=1");
-    write(
-        &t.members,
-        &request(
-            &network,
-            "bob",
-            Some(&bob_token),
-            json!({"node": {"version": "v2"}}),
-        ),
-    )
-    .await
-    .expect("bob writes");
+    write_version(&t.members, &network, "bob", &bob_token, "node", "v2")
+        .await
+        .expect("bob writes");
 
-    let e = write(
+    let e = write_version(
         &t.members,
-        &request(
-            &network,
-            "alice",
-            Some(&alice_token),
-            json!({"node": {"version": "v1-late"}}),
-        ),
+        &network,
+        "alice",
+        &alice_token,
+        "node",
+        "v1-late",
     )
     .await
     .expect_err("alice's late write is refused");

@@ -331,17 +331,8 @@ impl S3Store {
         }
     }
 
-    /// HEADs what was written: the size must match; the SHA-256 is returned when the PUT
-    /// response or the HEAD attest it (`checksum_ok`), and a different attested digest is an error.
-    async fn confirm(
-        &self,
-        key: &str,
-        len: u64,
-        sha: [u8; 32],
-        checksum_ok: bool,
-        etag: Option<String>,
-        opts: &PutOptions,
-    ) -> Result<ObjectMeta> {
+    /// HEADs an object just uploaded with `len` bytes: it must be there, at that size.
+    async fn head_uploaded(&self, key: &str, len: u64) -> Result<ObjectMeta> {
         let url = self.url(key);
         let head = self.head(key).await?.ok_or_else(|| StoreError::Io {
             url: url.clone(),
@@ -353,10 +344,25 @@ impl S3Store {
                 detail: format!("sent {len} bytes, the store holds {}", head.size),
             });
         }
+        Ok(head)
+    }
+
+    /// HEADs what was written: the size must match; the SHA-256 is returned when the PUT
+    /// response or the HEAD attest it (`checksum_ok`), and a different attested digest is an error.
+    async fn confirm(
+        &self,
+        key: &str,
+        len: u64,
+        sha: [u8; 32],
+        checksum_ok: bool,
+        etag: Option<String>,
+        opts: &PutOptions,
+    ) -> Result<ObjectMeta> {
+        let head = self.head_uploaded(key, len).await?;
         if let Some(theirs) = head.sha256 {
             if theirs != sha {
                 return Err(StoreError::ChecksumMismatch {
-                    url,
+                    url: self.url(key),
                     detail: format!(
                         "sent SHA-256 {}, the store reports {}",
                         hex::encode(sha),
@@ -389,17 +395,7 @@ impl S3Store {
         etag: Option<String>,
         opts: &PutOptions,
     ) -> Result<ObjectMeta> {
-        let url = self.url(key);
-        let head = self.head(key).await?.ok_or_else(|| StoreError::Io {
-            url: url.clone(),
-            detail: "the object is absent right after its upload succeeded".into(),
-        })?;
-        if head.size != len {
-            return Err(StoreError::ChecksumMismatch {
-                url,
-                detail: format!("sent {len} bytes, the store holds {}", head.size),
-            });
-        }
+        let head = self.head_uploaded(key, len).await?;
         Ok(ObjectMeta {
             key: key.to_string(),
             size: len,
