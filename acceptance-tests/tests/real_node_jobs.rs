@@ -138,6 +138,28 @@ fn workdir(mirror: &Mirror) -> Workdir {
     wd
 }
 
+/// Namespace `ns` with the claim `state` holding the node-state set and the Secret
+/// `store-creds` whose secret key is `secret_key`.
+fn namespace_with_claim(node: &Node, ns: &str, secret_key: &str) -> KubeApi {
+    node.namespace(ns);
+    let api = node.api();
+    claim_with_files(&api, ns, &node_state());
+    secret(&api, ns, "store-creds", KEY, secret_key);
+    api
+}
+
+/// An initialised working directory snapshotting `ns`'s claim into `s3` by a Job whose `job`
+/// block holds `job`.
+fn job_workdir(mirror: &Mirror, node: &Node, s3: &TestServer, ns: &str, job: &str) -> Workdir {
+    let wd = workdir(mirror);
+    wd.write(
+        "main.tf",
+        &config(&node.kubeconfig, &s3.endpoint(), &node.image, ns, job),
+    );
+    wd.init();
+    wd
+}
+
 /// Jobs and their pods left in `ns`.
 fn leftovers(api: &KubeApi, ns: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -198,20 +220,15 @@ fn snapshot_of_a_claim_a_running_pod_mounts_is_taken_by_a_job_and_confirmed_in_t
     });
 
     let mirror = Mirror::testnet();
-    let wd = workdir(&mirror);
-    wd.write(
-        "main.tf",
-        &config(
-            &node.kubeconfig,
-            &s3.endpoint(),
-            &node.image,
-            ns,
-            r#"    env_secret_name = "store-creds"
+    let wd = job_workdir(
+        &mirror,
+        node,
+        &s3,
+        ns,
+        r#"    env_secret_name = "store-creds"
     memory          = "256Mi"
     timeout         = "5m""#,
-        ),
     );
-    wd.init();
     let run = wd.apply().ok();
     let log = run.output();
     // Progress and the result from the pod's log, in Terraform's log at info level.
@@ -291,25 +308,17 @@ fn a_job_nobody_can_schedule_fails_within_its_timeout_with_the_schedulers_reason
     let Some(node) = node_or_skip() else { return };
     let Some(s3) = store(node) else { return };
     let ns = "jobs-unsched";
-    node.namespace(ns);
-    let api = node.api();
-    claim_with_files(&api, ns, &node_state());
-    secret(&api, ns, "store-creds", KEY, SECRET);
+    let api = namespace_with_claim(node, ns, SECRET);
     let mirror = Mirror::testnet();
-    let wd = workdir(&mirror);
-    wd.write(
-        "main.tf",
-        &config(
-            &node.kubeconfig,
-            &s3.endpoint(),
-            &node.image,
-            ns,
-            r#"    env_secret_name = "store-creds"
+    let wd = job_workdir(
+        &mirror,
+        node,
+        &s3,
+        ns,
+        r#"    env_secret_name = "store-creds"
     node_selector   = { "testnet.io/pool" = "nobody" }
     timeout         = "15s""#,
-        ),
     );
-    wd.init();
     let run = wd
         .apply()
         .fails_with("Snapshot Job could not be scheduled")
@@ -334,24 +343,16 @@ fn a_missing_archiver_image_is_named() {
     let Some(node) = node_or_skip() else { return };
     let Some(s3) = store(node) else { return };
     let ns = "jobs-noimage";
-    node.namespace(ns);
-    let api = node.api();
-    claim_with_files(&api, ns, &node_state());
-    secret(&api, ns, "store-creds", KEY, SECRET);
+    let api = namespace_with_claim(node, ns, SECRET);
     let mirror = Mirror::testnet();
-    let wd = workdir(&mirror);
-    wd.write(
-        "main.tf",
-        &config(
-            &node.kubeconfig,
-            &s3.endpoint(),
-            &node.image,
-            ns,
-            r#"    env_secret_name = "store-creds"
+    let wd = job_workdir(
+        &mirror,
+        node,
+        &s3,
+        ns,
+        r#"    env_secret_name = "store-creds"
     image           = "localhost:1/testnet/missing:v0""#,
-        ),
     );
-    wd.init();
     let run = wd
         .apply()
         .fails_with("Snapshot Job: archiver image not available")
@@ -369,24 +370,16 @@ fn wrong_store_credentials_in_the_secret_fail_with_the_archivers_error_and_publi
     let Some(node) = node_or_skip() else { return };
     let Some(s3) = store(node) else { return };
     let ns = "jobs-badcreds";
-    node.namespace(ns);
-    let api = node.api();
-    claim_with_files(&api, ns, &node_state());
-    secret(&api, ns, "store-creds", KEY, "not-the-secret");
+    let api = namespace_with_claim(node, ns, "not-the-secret");
     let mirror = Mirror::testnet();
-    let wd = workdir(&mirror);
-    wd.write(
-        "main.tf",
-        &config(
-            &node.kubeconfig,
-            &s3.endpoint(),
-            &node.image,
-            ns,
-            r#"    env_secret_name = "store-creds"
+    let wd = job_workdir(
+        &mirror,
+        node,
+        &s3,
+        ns,
+        r#"    env_secret_name = "store-creds"
     keep_failed     = true"#,
-        ),
     );
-    wd.init();
     let run = wd
         .apply()
         .fails_with("Snapshot Job failed; nothing was published")
@@ -538,23 +531,15 @@ fn ctrl_c_during_an_in_cluster_snapshot_leaves_no_job_pod_object_or_index_entry(
     let Some(node) = node_or_skip() else { return };
     let Some(s3) = store(node) else { return };
     let ns = "jobs-cancel";
-    node.namespace(ns);
-    let api = node.api();
-    claim_with_files(&api, ns, &node_state());
-    secret(&api, ns, "store-creds", KEY, SECRET);
+    let api = namespace_with_claim(node, ns, SECRET);
     let mirror = Mirror::testnet();
-    let wd = workdir(&mirror);
-    wd.write(
-        "main.tf",
-        &config(
-            &node.kubeconfig,
-            &s3.endpoint(),
-            &node.image,
-            ns,
-            r#"    env_secret_name = "store-creds""#,
-        ),
+    let wd = job_workdir(
+        &mirror,
+        node,
+        &s3,
+        ns,
+        r#"    env_secret_name = "store-creds""#,
     );
-    wd.init();
     let out = std::fs::File::create(wd.path().join("apply.log")).expect("log");
     let mut tf = wd
         .command(&["apply", "-auto-approve", "-input=false", "-no-color"])
