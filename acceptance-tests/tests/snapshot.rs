@@ -407,6 +407,17 @@ fn bad_inputs_fail_at_plan_naming_the_attribute() {
             ),
             "\"bogus\" is not allowed",
         ),
+        (
+            format!(
+                r#"source_dir = "{src}"
+  store_url = "{store}"
+  network = "ghostnet"
+  kind = "rolling"
+  retain = 1
+  retention_grace = "soon""#
+            ),
+            "\"soon\" is not a duration",
+        ),
     ];
     for (i, (body, needle)) in cases.iter().enumerate() {
         wd.write(
@@ -427,6 +438,56 @@ fn bad_inputs_fail_at_plan_naming_the_attribute() {
         std::fs::read_dir(&s.store).unwrap().next().is_none(),
         "nothing was written to the store"
     );
+}
+
+/// `retention_grace` decides whether the artifact `retain` drops is deleted by the same publish
+/// (`0s`) or stays readable, listed as retired in `base.json` (the default hour).
+#[test]
+fn retention_grace_decides_when_a_dropped_artifact_is_deleted() {
+    for (grace, deleted) in [("", false), ("retention_grace = \"0s\"", true)] {
+        let s = setup();
+        let wd = &s.wd;
+        let publish = |label: &str| {
+            wd.write(
+                "main.tf",
+                &artifact_tf(
+                    &s.src,
+                    &s.store,
+                    &format!("label = \"{label}\"\n  retain = 1\n  retain_on_destroy = true\n  {grace}"),
+                ),
+            );
+        };
+        publish("1");
+        wd.init();
+        wd.apply().ok();
+        publish("2");
+        wd.apply().ok();
+        assert_eq!(index_names(&s.store), vec!["ghostnet-rolling-2"], "{grace}");
+        let old = s.store.join("ghostnet-rolling-1.tar.lz4");
+        let retired = read_json(&s.store.join("base.json"))["retired"].clone();
+        if deleted {
+            assert!(!old.exists(), "{grace}: deleted by the publish that dropped it");
+            assert_eq!(retired.as_array().map_or(0, Vec::len), 0, "{retired}");
+        } else {
+            assert!(old.exists(), "kept readable during the grace period");
+            assert_eq!(retired[0]["name"], "ghostnet-rolling-1", "{retired}");
+        }
+    }
+}
+
+#[test]
+fn store_read_connections_out_of_range_is_refused_at_plan() {
+    let s = setup();
+    let wd = &s.wd;
+    let tf = artifact_tf(&s.src, &s.store, r#"label = "1""#).replace(
+        "provider \"testnet\" {}",
+        "provider \"testnet\" {\n  store_read_connections = 0\n}",
+    );
+    assert!(tf.contains("store_read_connections = 0"), "{tf}");
+    wd.write("main.tf", &tf);
+    wd.init();
+    let r = wd.plan().fails_with("store_read_connections");
+    assert!(r.output().contains("from 1 to 64"), "{}", r.output());
 }
 
 #[test]
@@ -479,6 +540,7 @@ provider "testnet" {{
   s3_force_path_style = true
   s3_region           = "us-east-1"
   default_store_url   = "s3://snaps/ghostnet"
+  store_read_connections = 2
 }}
 resource "testnet_snapshot_artifact" "s" {{
   source_dir = "{src}"

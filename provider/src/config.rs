@@ -32,6 +32,8 @@ pub struct Settings {
     pub storage_prices: Option<cluster::PriceTable>,
     /// Image of the Jobs that snapshot claims (`archiver_image`, else [`DEFAULT_ARCHIVER_IMAGE`]).
     pub archiver_image: Option<String>,
+    /// `store_read_connections`: ranged reads per object (the store's default when `None`).
+    pub read_connections: Option<u16>,
 }
 
 /// The `testnet-archiver` image of this provider's version.
@@ -194,7 +196,11 @@ impl Shared {
         if url.starts_with("gs://") {
             config.endpoint = settings.gcs_endpoint.clone();
         }
-        match objstore::open(&url, &config).await {
+        let mut reads = objstore::RangedReads::default();
+        if let Some(n) = settings.read_connections {
+            reads.connections = n.into();
+        }
+        match objstore::open_with_reads(&url, &config, reads).await {
             Ok(s) => Some((url, s)),
             Err(e) => {
                 crate::convert::store_error(&e, Some(attr), diags);
@@ -323,6 +329,7 @@ impl Provider for TestnetProvider {
                              estimate (null, with a warning).",
                         ),
                 )
+                .attr(Attribute::number("store_read_connections").optional().validate(tfplug::schema::validators::int_range(1, 64)).describe("Connections that read one S3 or GCS object at once, each fetching its own byte range (a failed range is retried alone): for `verify = \"full\"`, the read-back of stores that attest no checksum, and the Jobs that snapshot or restore claims (`--connections`). Defaults to 4."))
                 .attr(conn_attr("gcs_endpoint", "Custom GCS endpoint (emulators). Defaults to `STORAGE_EMULATOR_HOST`."))
                 .attr(conn_attr("archiver_image", &format!("Container image of the Jobs that snapshot claims (`testnet_snapshot_artifact.source_claim`). Defaults to `{DEFAULT_ARCHIVER_IMAGE}`, the `testnet-archiver` of this provider's version; set it to a copy in a registry your nodes pull from.")))
                 .block(NestedBlock::new(
@@ -405,6 +412,10 @@ impl Provider for TestnetProvider {
             named: named.clone(),
             default_store_url: s("default_store_url"),
             archiver_image: s("archiver_image"),
+            read_connections: config
+                .get("store_read_connections")
+                .as_i64()
+                .and_then(|n| u16::try_from(n).ok()),
             store,
             gcs_endpoint,
         };

@@ -1,7 +1,8 @@
 //! `testnet_snapshot_artifact`: one published snapshot (directory -> tar -> LZ4 -> SHA-256 ->
 //! verified upload) with its metadata, `base.json` entry and latest pointer.
 //!
-//! An artifact is immutable: every input except `retain` and `retain_on_destroy` replaces it.
+//! An artifact is immutable: every input except `retain`, `retention_grace` and
+//! `retain_on_destroy` replaces it.
 
 use std::sync::Arc;
 
@@ -141,6 +142,10 @@ impl Resource for SnapshotArtifact {
             .attr(Attribute::string_list("excludes").optional().requires_replace_if("excludes change the archive", replace_unless_imported).describe("Glob patterns left out of the archive. When unset, the defaults apply (`identity.json`, `peers.json`: node secrets and peer lists); when set, only these."))
             .attr(Attribute::string("verify").optional().default("checksum").requires_replace_if("verification mode applies when publishing", replace_unless_imported).validate(one_of(["checksum", "full"])).describe("How the upload is checked before it is published: `checksum` (the store's SHA-256 must equal the archiver's) or `full` (also decompress and walk the tar stream)."))
             .attr(Attribute::number("retain").optional().validate(int_range(1, u32::MAX as i64)).describe("Keep only the newest N artifacts of this network and kind when publishing. Changing it later has no effect until the next publish."))
+            .attr(Attribute::string("retention_grace").optional().validate(from_fn("A duration such as `30m`, `1h` or `24h`.", |v: &Value| match v.as_str() {
+                Some(s) => crate::convert::parse_duration(s).map(|_| ()),
+                None => Ok(()),
+            })).describe("With `retain`: how long an artifact dropped from the index stays readable before its objects are deleted (by a later publish), so a restore or a node following the latest pointer can finish reading it. A duration such as `30m`, `1h` or `24h`; `0s` deletes at once. Defaults to `1h`."))
             .attr(Attribute::string_map("triggers").optional().requires_replace().describe("Arbitrary values; any change publishes a new artifact (e.g. a node's version or a schedule)."))
             .attr(Attribute::string("index_lock").optional().validate(from_fn("`namespace/name` of a Lease, e.g. `testnet/ghostnet-index`.", |v: &Value| match v.as_str() {
                 Some(s) => cluster::parse_lease_ref(s).map(|_| ()),
@@ -210,6 +215,10 @@ impl Resource for SnapshotArtifact {
             .get("retain")
             .as_i64()
             .and_then(|r| u32::try_from(r).ok());
+        if let Some(g) = planned.get("retention_grace").as_str() {
+            // Validated at plan time; an unparsable value cannot reach here.
+            req.retention_grace = crate::convert::parse_duration(g).unwrap_or(req.retention_grace);
+        }
         req.tool_version =
             concat!("terraform-provider-testnet/", env!("CARGO_PKG_VERSION")).to_string();
         if !planned.get("excludes").is_null() {
@@ -338,7 +347,7 @@ impl Resource for SnapshotArtifact {
 
     // ---- update / delete ------------------------------------------------------------------
 
-    /// Only `retain` and `retain_on_destroy` change in place; both are bookkeeping.
+    /// Only `retain`, `retention_grace` and `retain_on_destroy` change in place: bookkeeping.
     async fn update(
         &self,
         _ctx: &Context,
@@ -469,6 +478,7 @@ impl Resource for SnapshotArtifact {
             ("excludes", Value::Null),
             ("verify", Value::string("checksum")),
             ("retain", Value::Null),
+            ("retention_grace", Value::Null),
             ("triggers", Value::Null),
             ("index_lock", Value::Null),
             ("single_publisher", Value::Bool(false)),

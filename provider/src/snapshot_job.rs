@@ -164,6 +164,12 @@ fn archiver_args(
             push(flag, v);
         }
     }
+    if let Some(g) = planned.get("retention_grace").as_str() {
+        // The CLI takes one number and a unit; validated at plan time.
+        if let Ok(d) = crate::convert::parse_duration(g) {
+            push("--retention-grace", &format!("{}s", d.as_secs()));
+        }
+    }
     for (flag, attr) in [("--block-height", "block_height"), ("--retain", "retain")] {
         if let Some(v) = planned.get(attr).as_i64() {
             push(flag, &v.to_string());
@@ -267,7 +273,13 @@ pub(crate) async fn publish_from_claim(
         image: s("image")
             .or_else(|| settings.archiver_image.clone())
             .unwrap_or_else(|| DEFAULT_ARCHIVER_IMAGE.to_string()),
-        args: archiver_args(planned, &label, store_url, &store_config),
+        args: {
+            let mut a = archiver_args(planned, &label, store_url, &store_config);
+            if let Some(n) = settings.read_connections {
+                a.extend(["--connections".to_string(), n.to_string()]);
+            }
+            a
+        },
         env_secret: s("env_secret_name"),
         service_account: s("service_account_name"),
         node_selector: job
@@ -425,7 +437,8 @@ mod tests {
             ("block_time", Value::Null),
             ("verify", Value::string("full")),
             ("index_lock", Value::Null),
-            ("retain", Value::Null),
+            ("retain", Value::from(3u64)),
+            ("retention_grace", Value::string("1h30m")),
             ("excludes", Value::List(vec![Value::string("*.log")])),
             ("single_publisher", Value::Bool(true)),
         ]);
@@ -437,7 +450,7 @@ mod tests {
         let a = archiver_args(&planned, "42", "s3://snap/p", &store).join(" ");
         assert_eq!(
             a,
-            "create --source /data --store s3://snap/p --label 42 --network ghostnet --kind rolling --verify full --block-height 42 --exclude *.log --no-default-excludes --single-publisher --endpoint http://10.213.0.1:9000 --path-style --result-file /dev/termination-log"
+            "create --source /data --store s3://snap/p --label 42 --network ghostnet --kind rolling --verify full --retention-grace 5400s --block-height 42 --retain 3 --exclude *.log --no-default-excludes --single-publisher --endpoint http://10.213.0.1:9000 --path-style --result-file /dev/termination-log"
         );
     }
 }
