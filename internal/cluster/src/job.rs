@@ -10,10 +10,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
+use kube::api::{DeleteParams, ListParams, PostParams, PropagationPolicy};
 use kube::Api;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::claim::{sleep_or_cancel, LABEL_MANAGED_BY, MANAGED_BY};
 use crate::connect::Cluster;
 use crate::error::{ClusterError, ObjectRef};
+use crate::job_log::{read_log, LogCursor};
 
 /// Label the Job controller of every supported Kubernetes version puts on a Job's pods.
 const LABEL_JOB_NAME: &str = "job-name";
@@ -514,7 +514,9 @@ impl Cluster {
         let started = Instant::now();
         let limit = spec.deadline + DEADLINE_SLACK;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let mut follower: Option<tokio::task::JoinHandle<()>> = None;
+        let mut follower: Option<tokio::task::JoinHandle<LogCursor>> = None;
+        let mut cursor = Some(LogCursor::default());
+        let mut reopened = false;
         let mut tail = Tail::default();
         let mut last_unschedulable: Option<String> = None;
         let mut started_after = None;
@@ -566,11 +568,28 @@ impl Cluster {
                 }
                 Some(PodView::Running | PodView::Terminated { .. }) => {
                     started_after.get_or_insert(started.elapsed());
+                    if follower.as_ref().is_some_and(|f| f.is_finished())
+                        && matches!(view, Some(PodView::Running))
+                    {
+                        // The server closed the stream while the container runs: reopen it.
+                        if let Some(f) = follower.take() {
+                            cursor = f.await.ok();
+                        }
+                        if !reopened {
+                            tracing::info!(job = %job_ref, "log stream closed early; reopening it");
+                            reopened = true;
+                        }
+                    }
                     if follower.is_none() {
-                        if let Some(pod_name) = pod.as_ref().and_then(|p| p.metadata.name.clone()) {
-                            follower = Some(tokio::spawn(stream_log(
+                        if let (Some(pod_name), Some(c)) =
+                            (pod.as_ref().and_then(|p| p.metadata.name.clone()), cursor.take())
+                        {
+                            follower = Some(tokio::spawn(read_log(
                                 self.pods(&spec.namespace),
                                 pod_name,
+                                CONTAINER,
+                                true,
+                                c,
                                 tx.clone(),
                             )));
                         }
@@ -584,9 +603,22 @@ impl Cluster {
                 message,
             }) = view
             {
-                // Every line the pod wrote, before deciding.
+                // Every line the pod wrote, before deciding; and once more from where the
+                // stream got to, in case the server closed it before the container's end.
                 if let Some(f) = follower.take() {
-                    let _ = tokio::time::timeout(Duration::from_secs(30), f).await;
+                    if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_secs(30), f).await {
+                        if let Some(pod_name) = pod.as_ref().and_then(|p| p.metadata.name.clone()) {
+                            let rest = read_log(
+                                self.pods(&spec.namespace),
+                                pod_name,
+                                CONTAINER,
+                                false,
+                                c,
+                                tx.clone(),
+                            );
+                            let _ = tokio::time::timeout(Duration::from_secs(30), rest).await;
+                        }
+                    }
                 }
                 drain(&mut rx, &mut tail);
                 let log_tail = tail.lines();
@@ -736,34 +768,6 @@ impl Cluster {
             }
             sleep_or_cancel(Duration::from_millis(500), &never).await;
         }
-    }
-}
-
-/// Follows a pod's log through the API server, one line at a time, until the container ends.
-async fn stream_log(pods: Api<Pod>, pod: String, tx: tokio::sync::mpsc::UnboundedSender<String>) {
-    let params = LogParams {
-        follow: true,
-        container: Some(CONTAINER.into()),
-        ..Default::default()
-    };
-    match pods.log_stream(&pod, &params).await {
-        Ok(reader) => {
-            let mut lines = reader.lines();
-            while let Some(line) = lines.next().await {
-                match line {
-                    Ok(l) => {
-                        if tx.send(l).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!(pod = %pod, error = %e, "log stream ended");
-                        return;
-                    }
-                }
-            }
-        }
-        Err(e) => tracing::warn!(pod = %pod, error = %e, "cannot read the pod's log"),
     }
 }
 

@@ -16,6 +16,7 @@ mod cost;
 mod error;
 mod index_lock;
 mod job;
+mod job_log;
 mod lock;
 mod self_hosted_class;
 mod server_time;
