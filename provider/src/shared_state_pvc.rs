@@ -17,13 +17,14 @@ use tfplug::{
 
 use crate::config::Shared;
 use crate::convert::{cluster_error, parse_duration};
+use crate::pvc_restore;
 
 pub struct SharedStatePvc(pub Shared);
 
 const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
 const COST: &str = "estimated_monthly_cost_usd";
-const ALL_ATTRS: [&str; 21] = [
+const ALL_ATTRS: [&str; 24] = [
     "id",
     "namespace",
     "create_namespace",
@@ -45,6 +46,9 @@ const ALL_ATTRS: [&str; 21] = [
     "capacity",
     "uid",
     COST,
+    "restore_from",
+    "job",
+    pvc_restore::RESTORED,
 ];
 const ACCESS_MODES: [&str; 4] = [
     "ReadWriteOnce",
@@ -370,105 +374,41 @@ fn name_validator(label: bool) -> impl tfplug::schema::Validator {
     })
 }
 
-#[async_trait]
-impl Resource for SharedStatePvc {
-    fn type_name(&self) -> &'static str {
-        "testnet_shared_state_pvc"
-    }
-
-    fn schema(&self) -> Schema {
-        let s = |n: &str| Attribute::string(n);
-        Schema::new(
-            Block::new()
-                .describe("A PersistentVolumeClaim that holds a testnet's shared state (genesis, keys, chain data) in a Kubernetes namespace. Storage grows in place when Kubernetes allows it; shrinking is refused at plan time.")
-                .attr(s("id").computed().use_state_for_unknown().describe("`namespace/name` of the claim (the import ID)."))
-                .attr(s("namespace").required().requires_replace().validate(name_validator(true)).describe("Namespace of the claim (DNS-1123 label). Changing it replaces the claim."))
-                .attr(Attribute::bool("create_namespace").default(Value::Bool(false)).describe("Create `namespace` if it does not exist. The namespace is never deleted by this resource."))
-                .attr(s("name").required().requires_replace().validate(name_validator(false)).describe("Name of the claim (DNS-1123 subdomain). Changing it replaces the claim."))
-                .attr(s("testnet").optional().describe("Network name, written as label `testnet.io/network`. Updates in place."))
-                .attr(s("role").optional().describe("Role of the claim, written as label `testnet.io/role`. Updates in place."))
-                .attr(Attribute::string_map("labels").optional().describe("Extra labels on the claim. The provider also sets `app.kubernetes.io/managed-by`. Updates in place (one merge patch; the claim and its data stay): a label removed here is removed from the claim. Labels added outside Terraform show as drift and are removed on the next apply."))
-                .attr(Attribute::string_map("annotations").optional().describe("Annotations on the claim. Annotations added by Kubernetes are ignored. Updates in place: an annotation removed here is removed from the claim."))
-                .attr(
-                    Attribute::string_list("access_modes")
-                        .default(Value::string_list(["ReadWriteOnce"]))
-                        .requires_replace()
-                        .validate(from_fn("Each one of `ReadWriteOnce`, `ReadOnlyMany`, `ReadWriteMany`, `ReadWriteOncePod`; at least one.", |v: &Value| {
-                            let Value::List(items) = v else { return Ok(()) };
-                            if items.is_empty() {
-                                return Err(format!("at least one access mode is required. Allowed: {}.", ACCESS_MODES.join(", ")));
-                            }
-                            for m in items.iter().filter_map(Value::as_str) {
-                                if !ACCESS_MODES.contains(&m) {
-                                    return Err(format!("{m:?} is not an access mode. Allowed: {}.", ACCESS_MODES.join(", ")));
-                                }
-                            }
-                            Ok(())
-                        }))
-                        .describe("Access modes (`ReadWriteOnce`, `ReadOnlyMany`, `ReadWriteMany`, `ReadWriteOncePod`). Default `[\"ReadWriteOnce\"]`. Changing them replaces the claim."),
-                )
-                .attr(
-                    s("storage")
-                        .required()
-                        .validate(from_fn("A Kubernetes quantity such as `10Gi`, `500Mi` or `1T`.", |v: &Value| {
-                            let Some(t) = v.as_str() else { return Ok(()) };
-                            cluster::parse_quantity(t)
-                                .map(|_| ())
-                                .map_err(|e| e.to_string())
-                        }))
-                        .describe("Requested size, a Kubernetes quantity (`10Gi`). Compared by bytes. Growing a bound claim on a class with `allow_volume_expansion` happens in place; growing an unbound claim replaces it (it holds no data yet); shrinking, or growing on a class without expansion, is a plan error."),
-                )
-                .attr(s("storage_class_name").optional().requires_replace().describe("StorageClass of the claim; the cluster default when unset. Changing it replaces the claim."))
-                .attr(s("volume_mode").optional().requires_replace().validate(one_of(["Filesystem", "Block"])).describe("`Filesystem` (the Kubernetes default) or `Block`. Changing it replaces the claim."))
-                .attr(s("volume_name").optional().requires_replace().describe("Bind to this existing PersistentVolume. Changing it replaces the claim."))
-                .attr(
-                    Attribute::nested(
-                        "data_source",
-                        Nesting::Single,
-                        vec![
-                            s("kind").required().describe("Kind of the source, e.g. `VolumeSnapshot` or `PersistentVolumeClaim`."),
-                            s("name").required().describe("Name of the source object in the claim's namespace."),
-                            s("api_group").optional().describe("API group of the source, e.g. `snapshot.storage.k8s.io`; unset for core kinds."),
-                        ],
-                    )
-                    .optional()
-                    .requires_replace()
-                    .describe("Populate the new volume from a snapshot or another claim. Changing it replaces the claim."),
-                )
-                .attr(
-                    Attribute::nested("selector", Nesting::Single, vec![Attribute::string_map("match_labels").optional().describe("Labels a PersistentVolume must carry to be bound.")])
-                        .optional()
-                        .requires_replace()
-                        .describe("Restrict binding to PersistentVolumes with these labels. Changing it replaces the claim."),
-                )
-                .attr(
-                    Attribute::nested(
-                        "timeouts",
-                        Nesting::Single,
-                        vec![
-                            s("create").optional().validate(from_fn("A duration such as `5m`.", |v: &Value| v.as_str().map_or(Ok(()), |t| parse_duration(t).map(|_| ())))).describe("How long to wait for the claim to be ready (default `5m`)."),
-                            s("delete").optional().validate(from_fn("A duration such as `2m`.", |v: &Value| v.as_str().map_or(Ok(()), |t| parse_duration(t).map(|_| ())))).describe("How long to wait for pods to release the claim on delete (default `2m`)."),
-                        ],
-                    )
-                    .optional()
-                    .describe("Wait limits for create and delete."),
-                )
-                .attr(s("phase").computed().describe("Phase reported by Kubernetes: `Pending`, `Bound` or `Lost`."))
-                .attr(s("bound_volume").computed().describe("Name of the PersistentVolume the claim is bound to, once bound."))
-                .attr(s("capacity").computed().describe("Capacity of the bound volume (may exceed `storage`)."))
-                .attr(s("uid").computed().describe("Kubernetes UID of the claim."))
-                .attr(
-                    Attribute::number(COST)
-                        .computed()
-                        .describe("Estimated monthly cost of the requested storage in USD: `storage` in GiB (`10Gi` = 10, `500Mi` = 0.48828125, `1G` = 0.931…) times the price of the claim's storage class from the provider's `storage_prices` (defaults `ssd` 0.17, `standard` 0.04 USD per GiB-month), rounded to a millionth of a dollar. Known at plan time when `storage` and `storage_class_name` are known and the class is priced by its name (exact key, or a `-ssd`/`-standard`-style suffix); otherwise the class is looked up in the cluster (its `testnet.io/tier` label or its provisioner preset), which for a class created in the same apply makes the estimate known after apply. Without `storage_class_name` the cluster's default class is priced. Null, with a warning, when no price applies: add the class name to `storage_prices`. Sum it over claims for a testnet's storage bill (skip nulls)."),
-                ),
-        )
-    }
-
-    async fn modify_plan(&self, _ctx: &Context, plan: &mut PlanChange, diags: &mut Diagnostics) {
-        if plan.is_destroy() {
-            return;
+impl SharedStatePvc {
+    /// After a failed restore: deletes the claim so that it is not recorded as holding the data,
+    /// and the next apply creates and restores it again. Should deleting fail too, the claim is
+    /// returned (with the error, so Terraform records it tainted and replaces it next time).
+    async fn discard(
+        &self,
+        cluster: &cluster::Cluster,
+        planned: &Value,
+        state: Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let ns = planned.get("namespace").as_str().unwrap_or_default();
+        let name = planned.get("name").as_str().unwrap_or_default();
+        let limit = timeout(planned, "delete", DEFAULT_DELETE_TIMEOUT);
+        // Its own token: the user's interrupt may be why the restore failed, and the claim must
+        // still go.
+        let cancel = cluster::CancellationToken::new();
+        match cluster.delete_claim(ns, name, limit, &cancel).await {
+            Ok(_) => {
+                tracing::info!(claim = %format!("{ns}/{name}"), "restore failed: claim deleted, not recorded");
+                None
+            }
+            Err(e) => {
+                cluster_error(&e, None, diags);
+                diags.error(
+                    "Claim kept as tainted after a failed restore",
+                    format!("The restore into {ns}/{name} failed and deleting the claim failed too (above). The claim is recorded as tainted: the next apply replaces it."),
+                );
+                Some(state)
+            }
         }
+    }
+
+    /// The claim's own plan: cost estimate, id, storage growth or refusal.
+    async fn plan_claim(&self, plan: &mut PlanChange, diags: &mut Diagnostics) {
         match self.estimate(&plan.planned, false).await {
             Cost::Usd(c) => plan.planned.set(COST, cost_value(c)),
             Cost::Unpriced(detail) => {
@@ -572,6 +512,117 @@ impl Resource for SharedStatePvc {
             Err(e) => cluster_error(&e, Some("storage"), diags),
         }
     }
+}
+
+#[async_trait]
+impl Resource for SharedStatePvc {
+    fn type_name(&self) -> &'static str {
+        "testnet_shared_state_pvc"
+    }
+
+    fn schema(&self) -> Schema {
+        let s = |n: &str| Attribute::string(n);
+        Schema::new(
+            Block::new()
+                .describe("A PersistentVolumeClaim that holds a testnet's shared state (genesis, keys, chain data) in a Kubernetes namespace. Storage grows in place when Kubernetes allows it; shrinking is refused at plan time.")
+                .attr(s("id").computed().use_state_for_unknown().describe("`namespace/name` of the claim (the import ID)."))
+                .attr(s("namespace").required().requires_replace().validate(name_validator(true)).describe("Namespace of the claim (DNS-1123 label). Changing it replaces the claim."))
+                .attr(Attribute::bool("create_namespace").default(Value::Bool(false)).describe("Create `namespace` if it does not exist. The namespace is never deleted by this resource."))
+                .attr(s("name").required().requires_replace().validate(name_validator(false)).describe("Name of the claim (DNS-1123 subdomain). Changing it replaces the claim."))
+                .attr(s("testnet").optional().describe("Network name, written as label `testnet.io/network`. Updates in place."))
+                .attr(s("role").optional().describe("Role of the claim, written as label `testnet.io/role`. Updates in place."))
+                .attr(Attribute::string_map("labels").optional().describe("Extra labels on the claim. The provider also sets `app.kubernetes.io/managed-by`. Updates in place (one merge patch; the claim and its data stay): a label removed here is removed from the claim. Labels added outside Terraform show as drift and are removed on the next apply."))
+                .attr(Attribute::string_map("annotations").optional().describe("Annotations on the claim. Annotations added by Kubernetes are ignored. Updates in place: an annotation removed here is removed from the claim."))
+                .attr(
+                    Attribute::string_list("access_modes")
+                        .default(Value::string_list(["ReadWriteOnce"]))
+                        .requires_replace()
+                        .validate(from_fn("Each one of `ReadWriteOnce`, `ReadOnlyMany`, `ReadWriteMany`, `ReadWriteOncePod`; at least one.", |v: &Value| {
+                            let Value::List(items) = v else { return Ok(()) };
+                            if items.is_empty() {
+                                return Err(format!("at least one access mode is required. Allowed: {}.", ACCESS_MODES.join(", ")));
+                            }
+                            for m in items.iter().filter_map(Value::as_str) {
+                                if !ACCESS_MODES.contains(&m) {
+                                    return Err(format!("{m:?} is not an access mode. Allowed: {}.", ACCESS_MODES.join(", ")));
+                                }
+                            }
+                            Ok(())
+                        }))
+                        .describe("Access modes (`ReadWriteOnce`, `ReadOnlyMany`, `ReadWriteMany`, `ReadWriteOncePod`). Default `[\"ReadWriteOnce\"]`. Changing them replaces the claim."),
+                )
+                .attr(
+                    s("storage")
+                        .required()
+                        .validate(from_fn("A Kubernetes quantity such as `10Gi`, `500Mi` or `1T`.", |v: &Value| {
+                            let Some(t) = v.as_str() else { return Ok(()) };
+                            cluster::parse_quantity(t)
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        }))
+                        .describe("Requested size, a Kubernetes quantity (`10Gi`). Compared by bytes. Growing a bound claim on a class with `allow_volume_expansion` happens in place; growing an unbound claim replaces it (it holds no data yet); shrinking, or growing on a class without expansion, is a plan error."),
+                )
+                .attr(s("storage_class_name").optional().requires_replace().describe("StorageClass of the claim; the cluster default when unset. Changing it replaces the claim."))
+                .attr(s("volume_mode").optional().requires_replace().validate(one_of(["Filesystem", "Block"])).describe("`Filesystem` (the Kubernetes default) or `Block`. Changing it replaces the claim."))
+                .attr(s("volume_name").optional().requires_replace().describe("Bind to this existing PersistentVolume. Changing it replaces the claim."))
+                .attr(
+                    Attribute::nested(
+                        "data_source",
+                        Nesting::Single,
+                        vec![
+                            s("kind").required().describe("Kind of the source, e.g. `VolumeSnapshot` or `PersistentVolumeClaim`."),
+                            s("name").required().describe("Name of the source object in the claim's namespace."),
+                            s("api_group").optional().describe("API group of the source, e.g. `snapshot.storage.k8s.io`; unset for core kinds."),
+                        ],
+                    )
+                    .optional()
+                    .requires_replace()
+                    .describe("Populate the new volume from a snapshot or another claim. Changing it replaces the claim."),
+                )
+                .attr(
+                    Attribute::nested("selector", Nesting::Single, vec![Attribute::string_map("match_labels").optional().describe("Labels a PersistentVolume must carry to be bound.")])
+                        .optional()
+                        .requires_replace()
+                        .describe("Restrict binding to PersistentVolumes with these labels. Changing it replaces the claim."),
+                )
+                .attr(
+                    Attribute::nested(
+                        "timeouts",
+                        Nesting::Single,
+                        vec![
+                            s("create").optional().validate(from_fn("A duration such as `5m`.", |v: &Value| v.as_str().map_or(Ok(()), |t| parse_duration(t).map(|_| ())))).describe("How long to wait for the claim to be ready (default `5m`)."),
+                            s("delete").optional().validate(from_fn("A duration such as `2m`.", |v: &Value| v.as_str().map_or(Ok(()), |t| parse_duration(t).map(|_| ())))).describe("How long to wait for pods to release the claim on delete (default `2m`)."),
+                        ],
+                    )
+                    .optional()
+                    .describe("Wait limits for create and delete."),
+                )
+                .attr(s("phase").computed().describe("Phase reported by Kubernetes: `Pending`, `Bound` or `Lost`."))
+                .attr(s("bound_volume").computed().describe("Name of the PersistentVolume the claim is bound to, once bound."))
+                .attr(s("capacity").computed().describe("Capacity of the bound volume (may exceed `storage`)."))
+                .attr(s("uid").computed().describe("Kubernetes UID of the claim."))
+                .attr(
+                    Attribute::number(COST)
+                        .computed()
+                        .describe("Estimated monthly cost of the requested storage in USD: `storage` in GiB (`10Gi` = 10, `500Mi` = 0.48828125, `1G` = 0.931…) times the price of the claim's storage class from the provider's `storage_prices` (defaults `ssd` 0.17, `standard` 0.04 USD per GiB-month), rounded to a millionth of a dollar. Known at plan time when `storage` and `storage_class_name` are known and the class is priced by its name (exact key, or a `-ssd`/`-standard`-style suffix); otherwise the class is looked up in the cluster (its `testnet.io/tier` label or its provisioner preset), which for a class created in the same apply makes the estimate known after apply. Without `storage_class_name` the cluster's default class is priced. Null, with a warning, when no price applies: add the class name to `storage_prices`. Sum it over claims for a testnet's storage bill (skip nulls)."),
+                )
+                .attr(pvc_restore::restored_attr())
+                .block(pvc_restore::restore_from_block())
+                .block(pvc_restore::job_block()),
+        )
+    }
+
+    async fn validate(&self, _ctx: &Context, config: &Value, diags: &mut Diagnostics) {
+        pvc_restore::validate(config, diags);
+    }
+
+    async fn modify_plan(&self, _ctx: &Context, plan: &mut PlanChange, diags: &mut Diagnostics) {
+        if plan.is_destroy() {
+            return;
+        }
+        self.plan_claim(plan, diags).await;
+        pvc_restore::plan(plan, diags);
+    }
 
     async fn create(
         &self,
@@ -582,6 +633,11 @@ impl Resource for SharedStatePvc {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let spec = claim_spec(planned, diags)?;
+        let restore = if planned.get("restore_from").is_null() {
+            None
+        } else {
+            Some(pvc_restore::prepare(&self.0, planned, diags).await?)
+        };
         let cluster = self.0.cluster(diags).await?;
         if planned.get("create_namespace").as_bool() == Some(true) {
             if let Err(e) = cluster
@@ -611,6 +667,18 @@ impl Resource for SharedStatePvc {
         {
             Ok(ready) => {
                 let mut state = state_from(planned, &ready);
+                if let Some(prepared) = &restore {
+                    // A WaitForFirstConsumer claim is Pending here: the Job's pod binds it.
+                    let Some(sha) = pvc_restore::run(&self.0, ctx, prepared, diags).await else {
+                        return self.discard(&cluster, planned, state, diags).await;
+                    };
+                    state.set(pvc_restore::RESTORED, Value::string(sha));
+                    match cluster.get_claim(&spec.namespace, &spec.name).await {
+                        Ok(Some(now)) => state = state_from(&state, &now),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot re-read the restored claim"),
+                    }
+                }
                 self.settle_cost(&mut state, diags).await;
                 Some(state)
             }
