@@ -382,9 +382,10 @@ impl SharedStatePvc {
         &self,
         cluster: &cluster::Cluster,
         planned: &Value,
-        state: Value,
+        mut state: Value,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
+        state.set(pvc_restore::RESTORED, Value::Null);
         let ns = planned.get("namespace").as_str().unwrap_or_default();
         let name = planned.get("name").as_str().unwrap_or_default();
         let limit = timeout(planned, "delete", DEFAULT_DELETE_TIMEOUT);
@@ -402,6 +403,7 @@ impl SharedStatePvc {
                     "Claim kept as tainted after a failed restore",
                     format!("The restore into {ns}/{name} failed and deleting the claim failed too (above). The claim is recorded as tainted: the next apply replaces it."),
                 );
+                self.settle_cost(&mut state, diags).await;
                 Some(state)
             }
         }
@@ -683,9 +685,14 @@ impl Resource for SharedStatePvc {
                 Some(state)
             }
             Err(e) => {
-                // The claim exists: return it so Terraform records (and taints) it.
                 cluster_error(&e, None, diags);
                 let mut state = state_from(planned, &created);
+                state.set(pvc_restore::RESTORED, Value::Null);
+                if restore.is_some() {
+                    // Never restored: not kept, like a failed restore.
+                    return self.discard(&cluster, planned, state, diags).await;
+                }
+                // The claim exists: return it so Terraform records (and taints) it.
                 self.settle_cost(&mut state, diags).await;
                 Some(state)
             }
