@@ -11,15 +11,16 @@ use tfplug::{Attribute, AttributePath, Block, BlockNesting, Diagnostics, NestedB
 use crate::config::{Settings, DEFAULT_ARCHIVER_IMAGE};
 use crate::convert::{cluster_error, parse_duration};
 
-/// The `job` block; `purpose` completes "How the Job that … runs".
-pub(crate) fn job_block(purpose: &str, default_timeout: &str) -> NestedBlock {
+/// The `job` block, described by `description`; its pods `store_use` ("write to", "read")
+/// the store.
+pub(crate) fn job_block(description: &str, store_use: &str, default_timeout: &str) -> NestedBlock {
     NestedBlock::new(
         "job",
         BlockNesting::Single,
         Block::new()
-            .describe(format!("How the Job that {purpose} runs."))
+            .describe(description)
             .attr(Attribute::string("image").optional().describe("Container image of the archiver. Defaults to the provider's `archiver_image`."))
-            .attr(Attribute::string("service_account_name").optional().describe("Service account the Job's pod runs as, e.g. one bound to a cloud identity (IRSA on EKS, Workload Identity on GKE) that may use the store. Defaults to the namespace's `default`."))
+            .attr(Attribute::string("service_account_name").optional().describe(format!("Service account the Job's pod runs as, e.g. one bound to a cloud identity (IRSA on EKS, Workload Identity on GKE) that may {store_use} the store. Defaults to the namespace's `default`.")))
             .attr(Attribute::string_map("node_selector").optional().describe("Node labels the Job's pod requires. A ReadWriteOnce claim that a running pod mounts pins the Job to that pod's node in any case."))
             .attr(Attribute::string("cpu").optional().describe("CPU request and limit of the archiver, a Kubernetes quantity, e.g. `2` or `500m`."))
             .attr(Attribute::string("memory").optional().describe("Memory request and limit of the archiver, e.g. `512Mi`. The archiver's memory use does not grow with the data."))

@@ -44,7 +44,8 @@ pub(crate) fn restored_attr() -> Attribute {
 /// The `job` block of the restore Job.
 pub(crate) fn job_block() -> NestedBlock {
     crate::job_settings::job_block(
-        "restores `restore_from` into the new claim (only with `restore_from`)",
+        "How the Job that restores `restore_from` into the new claim runs. Only with `restore_from`. Changing it later changes nothing (the claim is restored once).",
+        "read",
         DEFAULT_TIMEOUT,
     )
 }

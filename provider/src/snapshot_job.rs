@@ -18,7 +18,8 @@ const DEFAULT_TIMEOUT: &str = "2h";
 /// The `job` block.
 pub(crate) fn job_block() -> NestedBlock {
     crate::job_settings::job_block(
-        "archives `source_claim` (only with `source_claim`; changing it affects later snapshots only)",
+        "How the Job that archives `source_claim` runs. Only with `source_claim`. Changing it affects later snapshots only.",
+        "write to",
         DEFAULT_TIMEOUT,
     )
 }
