@@ -533,3 +533,115 @@ resource "testnet_shared_state_pvc" "state" {{
     );
     validate().ok();
 }
+
+/// Sends `signal` (e.g. `-STOP`, `-CONT`, `-INT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill {signal} {pid}");
+}
+
+/// Ctrl-C while the restore Job runs: the Job and its pod are deleted, and the claim is deleted
+/// and not recorded. The store is stopped (SIGSTOP) once the Job exists, so the restore cannot
+/// have finished when the interrupt arrives; it continues once the Job is being deleted.
+#[test]
+fn ctrl_c_during_a_restore_leaves_no_job_no_pod_and_no_claim() {
+    let Some(node) = node_or_skip() else { return };
+    let Some(s3) = store_on(Some(&node.pod_gateway)) else {
+        return;
+    };
+    let ns = "restore-cancel";
+    node.namespace(ns);
+    let api = node.api();
+    secret(&api, ns, SECRET);
+    let class = format!("wffc-{ns}");
+    first_consumer_class(&api, &class);
+    let (url, _) = publish(&s3, ns, "6", &source_files(6));
+    let mirror = Mirror::testnet();
+    let wd = workdir(&mirror);
+    wd.write(
+        "main.tf",
+        &config(
+            &node.kubeconfig,
+            &s3.endpoint(),
+            &node.image,
+            ns,
+            &class,
+            &format!("    url = \"{url}\""),
+        ),
+    );
+    wd.init();
+    let out = std::fs::File::create(wd.path().join("apply.log")).expect("log");
+    let mut tf = wd
+        .command(&["apply", "-auto-approve", "-input=false", "-no-color"])
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .spawn()
+        .expect("start terraform apply");
+    let jobs = format!("/apis/batch/v1/namespaces/{ns}/jobs");
+    let job = wait_for("the restore Job exists", Duration::from_secs(120), || {
+        let l = api.get(&jobs).ok_or("no list")?;
+        l["items"][0]["metadata"]["name"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| "none yet".to_string())
+    });
+    signal(s3.pid(), "-STOP");
+    let resumed = std::cell::Cell::new(false);
+    let resume = || {
+        if !resumed.replace(true) {
+            signal(s3.pid(), "-CONT");
+        }
+    };
+    wait_for("the Job's pod runs", Duration::from_secs(120), || {
+        let l = api
+            .get(&format!(
+                "/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3D{job}"
+            ))
+            .ok_or("no list")?;
+        let p = &l["items"][0];
+        if p["status"]["phase"] == "Running" {
+            Ok(())
+        } else {
+            if matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) {
+                resume();
+                panic!(
+                    "the Job's pod ended before it was seen running: {}",
+                    p["status"]
+                );
+            }
+            Err(p["status"].to_string())
+        }
+    });
+    signal(tf.id(), "-INT");
+    wait_for(
+        "the Job is being deleted",
+        Duration::from_secs(60),
+        || match api.get(&format!("{jobs}/{job}")) {
+            None => Ok(()),
+            Some(j) if !j["metadata"]["deletionTimestamp"].is_null() => Ok(()),
+            Some(j) => Err(j["status"].to_string()),
+        },
+    );
+    resume();
+    let status = wait_for("terraform exits", Duration::from_secs(240), || {
+        tf.try_wait()
+            .expect("wait terraform")
+            .ok_or_else(|| "running".to_string())
+    });
+    let log = std::fs::read_to_string(wd.path().join("apply.log")).unwrap_or_default();
+    assert!(
+        !status.success(),
+        "apply must fail when interrupted:\n{log}"
+    );
+    assert!(
+        flatten(&log).contains("Interrupted; the claim was not kept"),
+        "{log}"
+    );
+    assert!(wd.resource("testnet_shared_state_pvc.state").is_none());
+    assert_eq!(leftovers(&api, ns), Vec::<String>::new());
+    claim_gone(&api, ns);
+}
