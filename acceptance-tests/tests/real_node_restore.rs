@@ -275,6 +275,10 @@ fn a_claim_restored_by_a_job_holds_every_file_of_the_artifact_and_is_replaced_on
         log.contains("restore job: testnet-archiver: restore"),
         "the Job's progress reaches Terraform's log:\n{log}"
     );
+    // For the report: where the Job's time went (creation → container start → end).
+    for line in log.lines().filter(|l| l.contains("restored s3://")) {
+        eprintln!("{line}");
+    }
     let st = wd
         .resource("testnet_shared_state_pvc.state")
         .expect("claim in state");
