@@ -27,6 +27,10 @@ const COVERED: &[(&str, &str)] = &[
         "composition_routes_each_region_to_its_own_cluster",
     ),
     (
+        "in-cluster",
+        "in_cluster_example_restores_claims_and_snapshots_by_jobs_on_the_real_node",
+    ),
+    (
         "network_lock",
         "network_lock_example_holds_and_releases_the_lease",
     ),
@@ -499,6 +503,169 @@ fn snapshot_example_publishes_and_destroys() {
     assert_eq!(sha.len(), 64, "sha256 {sha:?}");
     w.destroy().ok();
     assert!(!artifact.exists(), "destroy left {url}");
+}
+
+/// `examples/in-cluster` on the real node (`scripts/kube-real start --with-node`), with an s3s-fs
+/// server on the pod gateway that the provider and the Jobs share and a Secret carrying its
+/// credentials: the claims are restored from the latest artifact and hold its files as a pod
+/// sees them; the first claim is snapshotted by a Job. Skipped without a node (see
+/// `acceptance_tests::node::node_available`).
+#[test]
+fn in_cluster_example_restores_claims_and_snapshots_by_jobs_on_the_real_node() {
+    use acceptance_tests::node::{exit_code, node, pod_with_claim};
+    use acceptance_tests::servers::TestServer;
+    use acceptance_tests::tree_image::{parse_listing, tree_image};
+    let Some(node) = node() else {
+        eprintln!("skipped: no real node (scripts/kube-real build, root)");
+        return;
+    };
+    let (key, secret) = ("examplekey", "examplesecret");
+    let Some(s3) = TestServer::s3s_fs_on(&node.pod_gateway, key, secret) else {
+        return;
+    };
+    std::fs::create_dir_all(s3.dir().join("data/snap")).expect("bucket");
+    let ns = "in-cluster";
+    node.namespace(ns);
+    let api = node.api();
+    let (code, body) = api.post(
+        &format!("/api/v1/namespaces/{ns}/secrets"),
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "store-creds"},
+            "stringData": {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": "us-east-1"}}),
+    );
+    assert_eq!(code, 201, "secret: {body}");
+    let (code, body) = api.post(
+        "/apis/storage.k8s.io/v1/storageclasses",
+        &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "in-cluster-hostpath"},
+            "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer"}),
+    );
+    assert!(code == 201 || code == 409, "class: {body}");
+
+    // The seed: a node's state published with testnet-archiver, as an operator would.
+    let data = tempfile::tempdir().expect("tempdir");
+    let node_dir = data.path().join("node");
+    node_state(&node_dir);
+    let archiver = acceptance_tests::cargo_build("archiver-cli", "bin", "testnet-archiver");
+    let out = Command::new(archiver)
+        .args(["create", "--source"])
+        .arg(&node_dir)
+        .args([
+            "--store",
+            "s3://snap/ghostnet",
+            "--network",
+            "ghostnet",
+            "--kind",
+            "rolling",
+        ])
+        .args([
+            "--label",
+            "1000",
+            "--single-publisher",
+            "--endpoint",
+            &s3.endpoint(),
+        ])
+        .args(["--path-style", "--region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .output()
+        .expect("testnet-archiver create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seed: Value = serde_json::from_slice(&out.stdout).expect("metadata");
+
+    let mirror = Mirror::testnet();
+    let mut w = example_workdir(&mirror, "in-cluster");
+    w.env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("TF_VAR_kubeconfig_path", &node.kubeconfig.to_string_lossy())
+        .env("TF_VAR_store_url", "s3://snap/ghostnet")
+        .env("TF_VAR_s3_endpoint", &s3.endpoint())
+        .env("TF_VAR_s3_region", "us-east-1")
+        .env("TF_VAR_archiver_image", &node.image)
+        .env("TF_VAR_store_secret", "store-creds")
+        .env("TF_VAR_namespace", ns)
+        .env("TF_VAR_storage", "1Gi")
+        .env("TF_VAR_storage_class", "in-cluster-hostpath")
+        .env("TF_VAR_snapshot_label", "1001");
+    w.init();
+    w.apply().ok();
+    w.assert_no_changes();
+    let out: Value =
+        serde_json::from_str(&w.tf(&["output", "-json"]).ok().stdout).expect("outputs");
+    assert_eq!(out["seed"]["value"]["sha256"], seed["sha256"], "{out}");
+    let claims = out["claims"]["value"].as_object().expect("claims");
+    assert_eq!(claims.len(), 2, "{out}");
+    for (id, sha) in claims {
+        assert_eq!(sha, &seed["sha256"], "{id} restored from the seed");
+    }
+
+    // What a pod sees on a restored claim: the seed's files minus the default excludes.
+    let mut expected: Vec<(String, String)> = Vec::new();
+    for rel in ["genesis/ledger.json", "db/000001.sst"] {
+        let bytes = std::fs::read(node_dir.join(rel)).expect("read");
+        let hex: String = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        expected.push((rel.to_string(), hex));
+    }
+    expected.sort();
+    let image = tree_image(node);
+    let (pod, log) = node.run_to_end(
+        ns,
+        &pod_with_claim("list-node-1", image, &["/data"], "ghostnet-node-1", "/data"),
+    );
+    assert_eq!(exit_code(&pod), Some(0), "{log}");
+    node.delete_pod(ns, "list-node-1");
+    let seen: Vec<(String, String)> = parse_listing(&log).into_iter().collect();
+    assert_eq!(seen, expected);
+
+    // The Job's snapshot of node 0 is in the store, with what the seed had.
+    let runtime = &out["runtime_snapshot"]["value"];
+    assert_eq!(
+        runtime["url"],
+        "s3://snap/ghostnet/ghostnet-runtime-1001.tar.lz4"
+    );
+    let object = s3
+        .dir()
+        .join("data/snap/ghostnet/ghostnet-runtime-1001.tar.lz4");
+    assert!(object.is_file(), "the Job published {object:?}");
+    let meta: Value = serde_json::from_slice(
+        &std::fs::read(
+            s3.dir()
+                .join("data/snap/ghostnet/ghostnet-runtime-1001.json"),
+        )
+        .expect("metadata"),
+    )
+    .expect("metadata JSON");
+    assert_eq!(meta["file_count"], seed["file_count"], "{meta}");
+    assert_eq!(
+        meta["uncompressed_bytes"], seed["uncompressed_bytes"],
+        "{meta}"
+    );
+
+    w.destroy().ok();
+    assert!(!object.exists(), "destroy removes the runtime snapshot");
+    let left = api
+        .get(&format!("/api/v1/namespaces/{ns}/persistentvolumeclaims"))
+        .expect("claims");
+    let live: Vec<&Value> = left["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["metadata"]["deletionTimestamp"].is_null())
+        .collect();
+    assert!(live.is_empty(), "claims left: {left}");
+    let jobs = api
+        .get(&format!("/apis/batch/v1/namespaces/{ns}/jobs"))
+        .expect("jobs");
+    assert_eq!(jobs["items"].as_array().map(Vec::len), Some(0), "{jobs}");
 }
 
 /// Three sandboxes, one per region, named by three contexts of one kubeconfig: each region's

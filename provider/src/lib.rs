@@ -7,8 +7,10 @@
 mod clusters;
 mod config;
 mod convert;
+mod job_settings;
 mod network_lock;
 mod network_state;
+mod pvc_restore;
 mod shared_state_pvc;
 mod snapshot_artifact;
 mod snapshot_data;

@@ -17,13 +17,14 @@ use tfplug::{
 
 use crate::config::Shared;
 use crate::convert::{cluster_error, parse_duration};
+use crate::pvc_restore;
 
 pub struct SharedStatePvc(pub Shared);
 
 const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_DELETE_TIMEOUT: Duration = Duration::from_secs(2 * 60);
 const COST: &str = "estimated_monthly_cost_usd";
-const ALL_ATTRS: [&str; 21] = [
+const ALL_ATTRS: [&str; 24] = [
     "id",
     "namespace",
     "create_namespace",
@@ -45,6 +46,9 @@ const ALL_ATTRS: [&str; 21] = [
     "capacity",
     "uid",
     COST,
+    "restore_from",
+    "job",
+    pvc_restore::RESTORED,
 ];
 const ACCESS_MODES: [&str; 4] = [
     "ReadWriteOnce",
@@ -461,116 +465,23 @@ impl Resource for SharedStatePvc {
                     Attribute::number(COST)
                         .computed()
                         .describe("Estimated monthly cost of the requested storage in USD: `storage` in GiB (`10Gi` = 10, `500Mi` = 0.48828125, `1G` = 0.931…) times the price of the claim's storage class from the provider's `storage_prices` (defaults `ssd` 0.17, `standard` 0.04 USD per GiB-month), rounded to a millionth of a dollar. Known at plan time when `storage` and `storage_class_name` are known and the class is priced by its name (exact key, or a `-ssd`/`-standard`-style suffix); otherwise the class is looked up in the cluster (its `testnet.io/tier` label or its provisioner preset), which for a class created in the same apply makes the estimate known after apply. Without `storage_class_name` the cluster's default class is priced. Null, with a warning, when no price applies: add the class name to `storage_prices`. Sum it over claims for a testnet's storage bill (skip nulls)."),
-                ),
+                )
+                .attr(pvc_restore::restored_attr())
+                .block(pvc_restore::restore_from_block())
+                .block(pvc_restore::job_block()),
         )
+    }
+
+    async fn validate(&self, _ctx: &Context, config: &Value, diags: &mut Diagnostics) {
+        pvc_restore::validate(config, diags);
     }
 
     async fn modify_plan(&self, _ctx: &Context, plan: &mut PlanChange, diags: &mut Diagnostics) {
         if plan.is_destroy() {
             return;
         }
-        match self.estimate(&plan.planned, false).await {
-            Cost::Usd(c) => plan.planned.set(COST, cost_value(c)),
-            Cost::Unpriced(detail) => {
-                unpriced_warning(detail, diags);
-                plan.planned.set(COST, Value::Null);
-            }
-            // Keep a known prior estimate when nothing changed; otherwise known after apply.
-            Cost::Unknown => {}
-        }
-        if plan.is_create() {
-            if let (Some(ns), Some(n)) = (
-                plan.planned.get("namespace").as_str(),
-                plan.planned.get("name").as_str(),
-            ) {
-                let id = format!("{ns}/{n}");
-                plan.planned.set("id", Value::string(id));
-            }
-            return;
-        }
-        let (Some(old_t), Some(new_t)) = (
-            plan.prior.get("storage").as_str(),
-            plan.planned.get("storage").as_str(),
-        ) else {
-            return;
-        };
-        let (Ok(old), Ok(new)) = (
-            cluster::parse_quantity(old_t),
-            cluster::parse_quantity(new_t),
-        ) else {
-            return;
-        };
-        if old == new {
-            // Same size, other spelling: keep the prior text so nothing changes.
-            let keep = Value::string(old_t);
-            plan.planned.set("storage", keep);
-            if !plan.changed("storage")
-                && ![
-                    "testnet",
-                    "role",
-                    "labels",
-                    "annotations",
-                    "create_namespace",
-                    "timeouts",
-                ]
-                .iter()
-                .any(|a| plan.changed(a))
-            {
-                for c in ["phase", "bound_volume", "capacity", "uid"] {
-                    let v = plan.prior.get(c).clone();
-                    plan.planned.set(c, v);
-                }
-            }
-            return;
-        }
-        if new < old {
-            diags.attr_error(
-                AttributePath::attr("storage"),
-                "Storage cannot shrink",
-                format!("The claim requests {old} ({} bytes); {new_t:?} is {} bytes. Kubernetes can only grow a claim. Keep storage at {old} or more; to get a smaller volume, create a new claim and copy the data.", old.bytes, new.bytes),
-            );
-            return;
-        }
-        // Growing: decided by the live claim and its class, when the provider can reach them.
-        if !self.0.settings().known {
-            return;
-        }
-        let Some(cluster) = self.0.cluster(diags).await else {
-            return;
-        };
-        let (Some(ns), Some(name)) = (
-            str_attr(&plan.prior, "namespace"),
-            str_attr(&plan.prior, "name"),
-        ) else {
-            return;
-        };
-        let claim = match cluster.get_claim(&ns, &name).await {
-            Ok(Some(c)) => c,
-            Ok(None) => return,
-            Err(e) => {
-                cluster_error(&e, Some("storage"), diags);
-                return;
-            }
-        };
-        if claim.phase != "Bound" {
-            plan.replace_because("storage");
-            diags.attr_warning(
-                AttributePath::attr("storage"),
-                "Claim will be replaced to grow it",
-                format!("The claim {ns}/{name} is {} (not bound to a volume), and Kubernetes resizes only bound claims. An unbound claim holds no data, so it is replaced with one requesting {new}.", claim.phase),
-            );
-            return;
-        }
-        let class = claim.storage_class_name.clone().unwrap_or_default();
-        match cluster.expansion_allowed(&class).await {
-            Ok(true) => {}
-            Ok(false) => diags.attr_error(
-                AttributePath::attr("storage"),
-                "Storage class does not allow expansion",
-                format!("The claim {ns}/{name} is bound through storage class {class:?}, which does not set allowVolumeExpansion, so it cannot grow from {old} to {new}. Enable `allow_volume_expansion` on the class, or keep storage at {old}. The claim is not replaced because that would delete its data."),
-            ),
-            Err(e) => cluster_error(&e, Some("storage"), diags),
-        }
+        self.plan_claim(plan, diags).await;
+        pvc_restore::plan(plan, diags);
     }
 
     async fn create(
@@ -582,6 +493,11 @@ impl Resource for SharedStatePvc {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let spec = claim_spec(planned, diags)?;
+        let restore = if planned.get("restore_from").is_null() {
+            None
+        } else {
+            Some(pvc_restore::prepare(&self.0, planned, diags).await?)
+        };
         let cluster = self.0.cluster(diags).await?;
         if planned.get("create_namespace").as_bool() == Some(true) {
             if let Err(e) = cluster
@@ -611,13 +527,30 @@ impl Resource for SharedStatePvc {
         {
             Ok(ready) => {
                 let mut state = state_from(planned, &ready);
+                if let Some(prepared) = &restore {
+                    // A WaitForFirstConsumer claim is Pending here: the Job's pod binds it.
+                    let Some(sha) = pvc_restore::run(&self.0, ctx, prepared, diags).await else {
+                        return self.discard(&cluster, planned, state, diags).await;
+                    };
+                    state.set(pvc_restore::RESTORED, Value::string(sha));
+                    match cluster.get_claim(&spec.namespace, &spec.name).await {
+                        Ok(Some(now)) => state = state_from(&state, &now),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot re-read the restored claim"),
+                    }
+                }
                 self.settle_cost(&mut state, diags).await;
                 Some(state)
             }
             Err(e) => {
-                // The claim exists: return it so Terraform records (and taints) it.
                 cluster_error(&e, None, diags);
                 let mut state = state_from(planned, &created);
+                state.set(pvc_restore::RESTORED, Value::Null);
+                if restore.is_some() {
+                    // Never restored: not kept, like a failed restore.
+                    return self.discard(&cluster, planned, state, diags).await;
+                }
+                // The claim exists: return it so Terraform records (and taints) it.
                 self.settle_cost(&mut state, diags).await;
                 Some(state)
             }
@@ -776,6 +709,148 @@ impl Resource for SharedStatePvc {
         v.set("namespace", Value::string(*ns));
         v.set("name", Value::string(*name));
         Some(v)
+    }
+}
+
+impl SharedStatePvc {
+    /// After a failed restore: deletes the claim so that it is not recorded as holding the data,
+    /// and the next apply creates and restores it again. Should deleting fail too, the claim is
+    /// returned (with the error, so Terraform records it tainted and replaces it next time).
+    async fn discard(
+        &self,
+        cluster: &cluster::Cluster,
+        planned: &Value,
+        mut state: Value,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        state.set(pvc_restore::RESTORED, Value::Null);
+        let ns = planned.get("namespace").as_str().unwrap_or_default();
+        let name = planned.get("name").as_str().unwrap_or_default();
+        let limit = timeout(planned, "delete", DEFAULT_DELETE_TIMEOUT);
+        // Its own token: the user's interrupt may be why the restore failed, and the claim must
+        // still go.
+        let cancel = cluster::CancellationToken::new();
+        match cluster.delete_claim(ns, name, limit, &cancel).await {
+            Ok(_) => {
+                tracing::info!(claim = %format!("{ns}/{name}"), "restore failed: claim deleted, not recorded");
+                None
+            }
+            Err(e) => {
+                cluster_error(&e, None, diags);
+                diags.error(
+                    "Claim kept as tainted after a failed restore",
+                    format!("The restore into {ns}/{name} failed and deleting the claim failed too (above). The claim is recorded as tainted: the next apply replaces it."),
+                );
+                self.settle_cost(&mut state, diags).await;
+                Some(state)
+            }
+        }
+    }
+
+    /// The claim's own plan: cost estimate, id, storage growth or refusal.
+    async fn plan_claim(&self, plan: &mut PlanChange, diags: &mut Diagnostics) {
+        match self.estimate(&plan.planned, false).await {
+            Cost::Usd(c) => plan.planned.set(COST, cost_value(c)),
+            Cost::Unpriced(detail) => {
+                unpriced_warning(detail, diags);
+                plan.planned.set(COST, Value::Null);
+            }
+            // Keep a known prior estimate when nothing changed; otherwise known after apply.
+            Cost::Unknown => {}
+        }
+        if plan.is_create() {
+            if let (Some(ns), Some(n)) = (
+                plan.planned.get("namespace").as_str(),
+                plan.planned.get("name").as_str(),
+            ) {
+                let id = format!("{ns}/{n}");
+                plan.planned.set("id", Value::string(id));
+            }
+            return;
+        }
+        let (Some(old_t), Some(new_t)) = (
+            plan.prior.get("storage").as_str(),
+            plan.planned.get("storage").as_str(),
+        ) else {
+            return;
+        };
+        let (Ok(old), Ok(new)) = (
+            cluster::parse_quantity(old_t),
+            cluster::parse_quantity(new_t),
+        ) else {
+            return;
+        };
+        if old == new {
+            // Same size, other spelling: keep the prior text so nothing changes.
+            let keep = Value::string(old_t);
+            plan.planned.set("storage", keep);
+            if !plan.changed("storage")
+                && ![
+                    "testnet",
+                    "role",
+                    "labels",
+                    "annotations",
+                    "create_namespace",
+                    "timeouts",
+                ]
+                .iter()
+                .any(|a| plan.changed(a))
+            {
+                for c in ["phase", "bound_volume", "capacity", "uid"] {
+                    let v = plan.prior.get(c).clone();
+                    plan.planned.set(c, v);
+                }
+            }
+            return;
+        }
+        if new < old {
+            diags.attr_error(
+                AttributePath::attr("storage"),
+                "Storage cannot shrink",
+                format!("The claim requests {old} ({} bytes); {new_t:?} is {} bytes. Kubernetes can only grow a claim. Keep storage at {old} or more; to get a smaller volume, create a new claim and copy the data.", old.bytes, new.bytes),
+            );
+            return;
+        }
+        // Growing: decided by the live claim and its class, when the provider can reach them.
+        if !self.0.settings().known {
+            return;
+        }
+        let Some(cluster) = self.0.cluster(diags).await else {
+            return;
+        };
+        let (Some(ns), Some(name)) = (
+            str_attr(&plan.prior, "namespace"),
+            str_attr(&plan.prior, "name"),
+        ) else {
+            return;
+        };
+        let claim = match cluster.get_claim(&ns, &name).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                cluster_error(&e, Some("storage"), diags);
+                return;
+            }
+        };
+        if claim.phase != "Bound" {
+            plan.replace_because("storage");
+            diags.attr_warning(
+                AttributePath::attr("storage"),
+                "Claim will be replaced to grow it",
+                format!("The claim {ns}/{name} is {} (not bound to a volume), and Kubernetes resizes only bound claims. An unbound claim holds no data, so it is replaced with one requesting {new}.", claim.phase),
+            );
+            return;
+        }
+        let class = claim.storage_class_name.clone().unwrap_or_default();
+        match cluster.expansion_allowed(&class).await {
+            Ok(true) => {}
+            Ok(false) => diags.attr_error(
+                AttributePath::attr("storage"),
+                "Storage class does not allow expansion",
+                format!("The claim {ns}/{name} is bound through storage class {class:?}, which does not set allowVolumeExpansion, so it cannot grow from {old} to {new}. Enable `allow_volume_expansion` on the class, or keep storage at {old}. The claim is not replaced because that would delete its data."),
+            ),
+            Err(e) => cluster_error(&e, Some("storage"), diags),
+        }
     }
 }
 

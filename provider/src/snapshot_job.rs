@@ -3,14 +3,12 @@
 //! whose report is confirmed against the store (crate `catalog`) before it is recorded.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use tfplug::{
-    Attribute, AttributePath, Block, BlockNesting, Context, Diagnostics, NestedBlock, Value,
-};
+use tfplug::{AttributePath, Context, Diagnostics, NestedBlock, Value};
 
 use crate::config::{Shared, DEFAULT_ARCHIVER_IMAGE};
-use crate::convert::{catalog_error, cluster_error, parse_duration};
+use crate::convert::{catalog_error, parse_duration};
+use crate::job_settings::{job_error, validate_job_values, JobWords};
 
 /// Where the claim is mounted in the Job's container.
 const MOUNT: &str = "/data";
@@ -19,21 +17,20 @@ const DEFAULT_TIMEOUT: &str = "2h";
 
 /// The `job` block.
 pub(crate) fn job_block() -> NestedBlock {
-    NestedBlock::new(
-        "job",
-        BlockNesting::Single,
-        Block::new()
-            .describe("How the Job that archives `source_claim` runs. Only with `source_claim`. Changing it affects later snapshots only.")
-            .attr(Attribute::string("image").optional().describe("Container image of the archiver. Defaults to the provider's `archiver_image`."))
-            .attr(Attribute::string("service_account_name").optional().describe("Service account the Job's pod runs as, e.g. one bound to a cloud identity (IRSA on EKS, Workload Identity on GKE) that may write to the store. Defaults to the namespace's `default`."))
-            .attr(Attribute::string_map("node_selector").optional().describe("Node labels the Job's pod requires. A ReadWriteOnce claim that a running pod mounts pins the Job to that pod's node in any case."))
-            .attr(Attribute::string("cpu").optional().describe("CPU request and limit of the archiver, a Kubernetes quantity, e.g. `2` or `500m`."))
-            .attr(Attribute::string("memory").optional().describe("Memory request and limit of the archiver, e.g. `512Mi`. The archiver's memory use does not grow with the data."))
-            .attr(Attribute::string("env_secret_name").optional().describe("Secret in the claim's namespace whose keys become the archiver's environment (`envFrom`), e.g. `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`. The Job spec never holds credential values."))
-            .attr(Attribute::string("timeout").optional().describe(format!("How long the Job may run (its `activeDeadlineSeconds`), e.g. `90m`. Defaults to `{DEFAULT_TIMEOUT}`.")))
-            .attr(Attribute::bool("keep_failed").optional().describe("Keep a failed Job and its pod for `kubectl describe` and `kubectl logs`. Default false: they are removed, like a successful one.")),
+    crate::job_settings::job_block(
+        "How the Job that archives `source_claim` runs. Only with `source_claim`. Changing it affects later snapshots only.",
+        "write to",
+        DEFAULT_TIMEOUT,
     )
 }
+
+/// How a failed snapshot Job is told.
+const WORDS: JobWords = JobWords {
+    what: "Snapshot Job",
+    source: "source_claim",
+    failed: "Snapshot Job failed; nothing was published",
+    cancelled: "Interrupted; nothing was published",
+};
 
 /// `namespace/name` of a claim.
 pub(crate) fn parse_claim_ref(s: &str) -> Result<(String, String), String> {
@@ -90,7 +87,6 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
     if job.is_null() || job.is_unknown() {
         return;
     }
-    let at = |k: &str| AttributePath::attr("job").then_attr(k);
     if claim.is_null() {
         diags.attr_error(
             AttributePath::attr("job"),
@@ -98,42 +94,7 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
             "The job block configures the Job that archives source_claim; with source_dir nothing runs in the cluster. Remove the job block or use source_claim.",
         );
     }
-    if let Some(t) = job.get("timeout").as_str() {
-        match parse_duration(t) {
-            Ok(d) if d >= Duration::from_secs(1) => {}
-            Ok(_) => diags.attr_error(at("timeout"), "Invalid job timeout", format!("{t:?} is shorter than one second. Allowed: a duration of at least 1s, e.g. \"30m\" or \"2h\".")),
-            Err(e) => diags.attr_error(at("timeout"), "Invalid job timeout", e),
-        }
-    }
-    for k in ["cpu", "memory"] {
-        if let Some(q) = job.get(k).as_str() {
-            if let Err(e) = cluster::parse_quantity(q) {
-                diags.attr_error(
-                    at(k),
-                    format!("Invalid job {k}"),
-                    format!(
-                        "{e}. Allowed: a Kubernetes quantity, e.g. {}.",
-                        if k == "cpu" {
-                            "\"2\" or \"500m\""
-                        } else {
-                            "\"512Mi\" or \"2Gi\""
-                        }
-                    ),
-                );
-            }
-        }
-    }
-    for k in ["service_account_name", "env_secret_name"] {
-        if let Some(n) = job.get(k).as_str() {
-            if let Err(e) = cluster::validate_dns1123_subdomain(n) {
-                diags.attr_error(
-                    at(k),
-                    format!("Invalid job {k}"),
-                    format!("{n:?}: {e}. Allowed: the name of an object in the claim's namespace."),
-                );
-            }
-        }
-    }
+    validate_job_values(job, diags);
 }
 
 /// The `testnet-archiver` arguments that publish what the resource describes from [`MOUNT`].
@@ -282,13 +243,7 @@ pub(crate) async fn publish_from_claim(
         },
         env_secret: s("env_secret_name"),
         service_account: s("service_account_name"),
-        node_selector: job
-            .get("node_selector")
-            .entries()
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-            .collect::<BTreeMap<_, _>>(),
+        node_selector: crate::job_settings::node_selector(job),
         cpu: s("cpu"),
         memory: s("memory"),
         deadline,
@@ -317,7 +272,7 @@ pub(crate) async fn publish_from_claim(
                     "Interrupted after the Job published",
                     format!("{e}, but it had already published {} before it stopped. The artifact is in the store and its index but not in Terraform's state: import it with `terraform import` and its URL, or remove it with `testnet-archiver` / by applying it and destroying.", m.url),
                 ),
-                Ok(None) => job_error(&e, &spec, diags),
+                Ok(None) => job_error(&e, spec.keep_failed, &WORDS, diags),
                 Err(ce) => diags.attr_error(
                     AttributePath::attr("source_claim"),
                     "Interrupted; whether the Job published is unknown",
@@ -327,7 +282,7 @@ pub(crate) async fn publish_from_claim(
             return None;
         }
         Err(e) => {
-            job_error(&e, &spec, diags);
+            job_error(&e, spec.keep_failed, &WORDS, diags);
             return None;
         }
     };
@@ -366,49 +321,6 @@ pub(crate) async fn publish_from_claim(
             None
         }
     }
-}
-
-/// A failed Job as a diagnostic, on the attribute the user changes to fix it.
-fn job_error(e: &cluster::JobError, spec: &cluster::JobSpec, diags: &mut Diagnostics) {
-    use cluster::JobError as J;
-    if let J::Cluster(c) = e {
-        cluster_error(c, Some("source_claim"), diags);
-        return;
-    }
-    let job = |k: &str| AttributePath::attr("job").then_attr(k);
-    let (summary, path) = match e {
-        J::JobsUnsupported { .. } => (
-            "Jobs cannot run in this cluster",
-            AttributePath::attr("source_claim"),
-        ),
-        J::ImageMissing { .. } => ("Snapshot Job: archiver image not available", job("image")),
-        J::ContainerConfig { .. } => (
-            "Snapshot Job: container cannot start",
-            job("env_secret_name"),
-        ),
-        J::Unschedulable { .. } => ("Snapshot Job could not be scheduled", job("node_selector")),
-        J::OutOfMemory { .. } => ("Snapshot Job ran out of memory", job("memory")),
-        J::DeadlineExceeded { .. } => ("Snapshot Job exceeded its timeout", job("timeout")),
-        J::Cancelled { .. } => (
-            "Interrupted; nothing was published",
-            AttributePath::attr("source_claim"),
-        ),
-        _ => (
-            "Snapshot Job failed; nothing was published",
-            AttributePath::attr("source_claim"),
-        ),
-    };
-    let kept = match e.job() {
-        Some(j) if spec.keep_failed && !matches!(e, J::Cancelled { .. }) => {
-            let (ns, name) = (j.namespace.clone().unwrap_or_default(), &j.name);
-            format!("\n\nThe Job and its pod are kept (job.keep_failed): kubectl -n {ns} describe job {name}; kubectl -n {ns} logs job/{name}. Delete the Job when done.")
-        }
-        Some(_) if !matches!(e, J::Cancelled { .. }) => {
-            "\n\nThe Job and its pod were removed; set job.keep_failed = true to keep them for inspection.".to_string()
-        }
-        _ => String::new(),
-    };
-    diags.attr_error(path, summary, format!("{e}{kept}"));
 }
 
 #[cfg(test)]

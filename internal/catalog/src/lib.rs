@@ -30,6 +30,7 @@ mod meta;
 pub mod names;
 mod ops;
 mod publish;
+mod restore_source;
 mod retention;
 
 pub use confirm::{confirm_report, ConfirmError, PublishReport};
@@ -42,6 +43,10 @@ pub use ops::{
     VerifyReport,
 };
 pub use publish::{default_label, publish, PublishRequest, VerifyMode};
+pub use restore_source::{
+    check_restore_source, normalize_sha256, split_artifact_url, RestoreReport, RestoreSourceError,
+    REMOTE_SCHEMES,
+};
 pub use retention::{
     apply_retention, apply_retention_at, RetentionReport, Retired, DEFAULT_RETENTION_GRACE,
 };

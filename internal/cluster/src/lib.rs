@@ -18,6 +18,7 @@ mod index_lock;
 mod job;
 mod job_log;
 mod lock;
+mod restore_job;
 mod self_hosted_class;
 mod server_time;
 mod span;
@@ -47,6 +48,7 @@ pub use lock::{
     default_holder, holder_from, lease_expiry, next_poll, retry_after, view_lease, LeaseView,
     LockError, LockRequest, LockState, ReleaseOutcome,
 };
+pub use restore_job::{restore_job, JobSettings, RestoreRequest, StoreAccess, RESTORE_MOUNT};
 pub use self_hosted_class::{
     check_target, infer_self_hosted, self_hosted_preset, CephTarget, PresetError, SelfHosted,
     LOCAL_PATH_PROVISIONER, ROOK_CEPHFS_PROVISIONER, ROOK_OPERATOR_NAMESPACE, ROOK_RBD_PROVISIONER,
