@@ -220,6 +220,7 @@ pub(crate) async fn prepare(
     let access = if url.starts_with("gs://") {
         cluster::StoreAccess {
             endpoint: settings.gcs_endpoint.clone(),
+            connections: settings.read_connections,
             ..Default::default()
         }
     } else {
@@ -227,6 +228,7 @@ pub(crate) async fn prepare(
             endpoint: settings.store.endpoint.clone(),
             path_style: settings.store.force_path_style,
             region: settings.store.region.clone(),
+            connections: settings.read_connections,
         }
     };
     let spec = cluster::restore_job(

@@ -18,6 +18,8 @@ pub struct StoreAccess {
     pub endpoint: Option<String>,
     pub path_style: bool,
     pub region: Option<String>,
+    /// Ranged reads per object (`--connections`); the archiver's default when `None`.
+    pub connections: Option<u16>,
 }
 
 /// How a Job runs, as a user sets it (the `job` block).
@@ -62,6 +64,9 @@ pub fn restore_job(req: &RestoreRequest, run: &JobSettings) -> JobSpec {
     if let Some(r) = &req.store.region {
         args.extend(["--region".to_string(), r.clone()]);
     }
+    if let Some(n) = req.store.connections {
+        args.extend(["--connections".to_string(), n.to_string()]);
+    }
     let mut labels = BTreeMap::new();
     if let Some(n) = &req.network {
         labels.insert(LABEL_NETWORK.to_string(), n.clone());
@@ -101,6 +106,7 @@ mod tests {
                 endpoint: Some("http://10.0.0.1:9000".into()),
                 path_style: true,
                 region: Some("us-east-1".into()),
+                connections: Some(8),
             },
             network: Some("ghostnet".into()),
         };
@@ -113,7 +119,7 @@ mod tests {
         let spec = restore_job(&req, &run);
         assert_eq!(
             spec.args.join(" "),
-            "restore s3://snap/p/ghostnet-rolling-1.tar.lz4 --into /data --endpoint http://10.0.0.1:9000 --path-style --region us-east-1"
+            "restore s3://snap/p/ghostnet-rolling-1.tar.lz4 --into /data --endpoint http://10.0.0.1:9000 --path-style --region us-east-1 --connections 8"
         );
         let m = spec.claim.as_ref().expect("claim mounted");
         assert_eq!((m.claim.as_str(), m.read_only), ("state", false));
