@@ -3,6 +3,7 @@
 //! crate: the same code the Terraform provider runs.
 
 mod progress;
+mod rusage;
 mod sums;
 
 use std::path::PathBuf;
@@ -232,6 +233,7 @@ fn main() -> ExitCode {
     // Everything that must finish (uploads aborted, staging directories removed) finished inside
     // `run`; a reader thread still blocked on a stalled source must not hold the exit.
     runtime.shutdown_background();
+    rusage::report_if_asked();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => fail(f),
