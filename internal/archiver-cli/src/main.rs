@@ -213,6 +213,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
+    rusage::start();
     // Parse errors print clap's usage text and exit with 2.
     let cli = Cli::parse();
     // Warnings by default (a lost index write being re-added, an archiver warning);

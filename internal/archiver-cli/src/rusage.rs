@@ -3,8 +3,18 @@
 //! wraps the process, and the pod's cgroup is gone once it exits; its log line survives (the
 //! provider copies the Job's log into Terraform's), so `scripts/bench-in-cluster` reads it there.
 
-/// Prints `rusage cpu_user_s=… cpu_sys_s=… peak_rss_kib=…` when asked to; silent otherwise and
-/// when /proc cannot be read.
+use std::sync::OnceLock;
+use std::time::Instant;
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Notes when the process started its work, for the `wall_s` of the report.
+pub fn start() {
+    STARTED.get_or_init(Instant::now);
+}
+
+/// Prints `rusage wall_s=… cpu_user_s=… cpu_sys_s=… peak_rss_kib=…` when asked to; silent
+/// otherwise and when /proc cannot be read.
 pub fn report_if_asked() {
     if std::env::var_os("TESTNET_ARCHIVER_RUSAGE").is_none_or(|v| v.is_empty() || v == "0") {
         return;
@@ -13,8 +23,9 @@ pub fn report_if_asked() {
         return;
     };
     let rss = peak_rss_kib().unwrap_or(0);
+    let wall = STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64());
     eprintln!(
-        "testnet-archiver: rusage cpu_user_s={user:.2} cpu_sys_s={sys:.2} peak_rss_kib={rss}"
+        "testnet-archiver: rusage wall_s={wall:.2} cpu_user_s={user:.2} cpu_sys_s={sys:.2} peak_rss_kib={rss}"
     );
 }
 
