@@ -78,8 +78,15 @@ fn start() -> Node {
     let image_archive = target_dir().join("image/testnet-archiver.oci.tar");
     // The packaging is what releases use; the debug binary keeps `.ci/run` from spending a full
     // optimised build (scripts/release builds the dist image the same way).
-    let out = Command::new(workspace_root().join("scripts/image"))
-        .args(["--profile", "dev", "--out"])
+    // `TESTNET_NODE_ARCHIVER_BINARY` packages a given binary instead (scripts/bench-in-cluster:
+    // the release build, so the Job runs what the local side of the benchmark runs).
+    let mut image = Command::new(workspace_root().join("scripts/image"));
+    match std::env::var_os("TESTNET_NODE_ARCHIVER_BINARY").filter(|b| !b.is_empty()) {
+        Some(binary) => image.arg("--binary").arg(binary),
+        None => image.args(["--profile", "dev"]),
+    };
+    let out = image
+        .arg("--out")
         .arg(&image_archive)
         .output()
         .expect("run scripts/image");

@@ -290,8 +290,13 @@ fn snapshot_of_a_claim_a_running_pod_mounts_is_taken_by_a_job_and_confirmed_in_t
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     expected.remove("identity.json");
+    let mut restored = files_below(into.path());
     assert!(
-        files_below(into.path()) == expected,
+        restored.remove(".testnet-restored.json").is_some(),
+        "a restore leaves its marker"
+    );
+    assert!(
+        restored == expected,
         "restored files differ from the claim's"
     );
 

@@ -3,6 +3,8 @@
 //! crate: the same code the Terraform provider runs.
 
 mod progress;
+mod rusage;
+mod sums;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,22 +64,62 @@ enum Command {
     },
     /// Unpack an artifact as a directory, all or nothing: it is read into a staging directory
     /// beside the target, checked against its metadata, and only then moved into place.
-    Restore {
-        /// URL of the artifact.
-        url: String,
-        /// The directory to restore as: missing or empty, unless --replace.
-        #[arg(long)]
-        into: PathBuf,
-        /// Replace what the directory holds: the verified tree is swapped in, and the old one
-        /// removed only after the swap.
-        #[arg(long)]
-        replace: bool,
-    },
+    ///
+    /// The restored tree carries a marker, .testnet-restored.json at its root (artifact name,
+    /// URL, SHA-256, size, time, tool version), moved into place with the data. A restore into a
+    /// directory whose marker names the same artifact (same SHA-256) does nothing and exits 0
+    /// without reading the object: an init container that runs again does not download again.
+    /// To restore again anyway, remove the marker and use --replace. `create` leaves the marker
+    /// out by default.
+    ///
+    /// When the directory is a mount point (a volume), an empty lost+found at its root does not
+    /// count as content, and it stays in place.
+    #[command(
+        after_help = "Examples:\n  testnet-archiver restore s3://snaps/ghostnet/ghostnet-rolling-42.tar.lz4 --into /data\n  testnet-archiver restore --latest --store s3://snaps/ghostnet --network ghostnet --kind rolling --into /data"
+    )]
+    Restore(RestoreArgs),
     /// Print the index (base.json) of a store prefix.
     List {
         #[arg(long)]
         store: String,
     },
+    /// Print the SHA-256 and size of every regular file under a directory (and the target of
+    /// every symlink), as JSON keyed by relative path: to compare a restored volume with its
+    /// source from this image, which has no shell.
+    Sums { dir: PathBuf },
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// URL of the artifact, e.g. s3://bucket/prefix/ghostnet-rolling-42.tar.lz4 (or --latest).
+    #[arg(required_unless_present = "latest")]
+    url: Option<String>,
+    /// Restore the artifact the latest pointer of --network and --kind in --store names (the
+    /// newest index entry when there is no pointer), instead of a URL.
+    #[arg(long, conflicts_with = "url", requires_all = ["store", "network", "kind"])]
+    latest: bool,
+    /// With --latest: the store prefix URL, e.g. s3://bucket/prefix.
+    #[arg(long, requires = "latest")]
+    store: Option<String>,
+    /// With --latest: the network, e.g. ghostnet.
+    #[arg(long, requires = "latest")]
+    network: Option<String>,
+    /// With --latest: the kind, e.g. rolling or archive.
+    #[arg(long, requires = "latest")]
+    kind: Option<String>,
+    /// The directory to restore as: missing or empty, or already holding this artifact's
+    /// marker, unless --replace.
+    #[arg(long)]
+    into: PathBuf,
+    /// Replace what the directory holds (another artifact, or files with no marker): the
+    /// verified tree is swapped in, and the old one removed only after the swap.
+    #[arg(long)]
+    replace: bool,
+    /// Keep another artifact the directory already holds (any restore marker) and exit 0:
+    /// restore only into a directory that holds none, e.g. for a node that catches up from its
+    /// own state after the first restore. Without it such a directory is refused.
+    #[arg(long, conflicts_with = "replace")]
+    keep_restored: bool,
 }
 
 #[derive(Args)]
@@ -102,7 +144,8 @@ struct CreateArgs {
     /// Glob of paths to keep even if excluded (repeatable).
     #[arg(long = "include")]
     includes: Vec<String>,
-    /// Do not exclude identity.json and peers.json.
+    /// Do not exclude identity.json, peers.json and .testnet-restored.json (the marker a
+    /// restore leaves; a snapshot of a restored node must not carry it).
     #[arg(long)]
     no_default_excludes: bool,
     #[arg(long, value_enum, default_value_t = Mode::Checksum)]
@@ -170,6 +213,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
+    rusage::start();
     // Parse errors print clap's usage text and exit with 2.
     let cli = Cli::parse();
     // Warnings by default (a lost index write being re-added, an archiver warning);
@@ -190,6 +234,7 @@ fn main() -> ExitCode {
     // Everything that must finish (uploads aborted, staging directories removed) finished inside
     // `run`; a reader thread still blocked on a stalled source must not hold the exit.
     runtime.shutdown_background();
+    rusage::report_if_asked();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => fail(f),
@@ -226,34 +271,100 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 "ok": true,
             }))
         }
-        Command::Restore { url, into, replace } => {
-            let (store, key) = open_artifact(&cli.conn, &url).await?;
-            let meter = Arc::new(progress::Meter::new("restore"));
-            let opts = archiver::RestoreOptions {
-                replace,
-                read: archiver::ReadOptions {
-                    cancel: Some(cancel_on_signals()),
-                    progress: Some(read_progress(meter.clone())),
-                    ..Default::default()
-                },
-            };
-            let s = catalog::restore_artifact(&*store, &key, &into, opts).await;
-            meter.finish();
-            let s = s?;
-            print_json(&serde_json::json!({
-                "url": url,
-                "into": into.display().to_string(),
-                "sha256": catalog::hex(&s.sha256),
-                "size_bytes": s.compressed_bytes,
-                "uncompressed_bytes": s.uncompressed_bytes,
-                "file_count": s.file_count,
-            }))
+        Command::Restore(args) => restore(&cli.conn, args).await,
+        Command::Sums { dir } => {
+            let sums =
+                sums::of_tree(&dir).map_err(|e| Failure(format!("{}: {e}", dir.display()), 1))?;
+            print_json(&sums)
         }
         Command::List { store } => {
             let store = open_store(&cli.conn, &store).await?;
             print_json(&catalog::list(&*store).await?)
         }
     }
+}
+
+/// `restore URL` or `restore --latest`, both through the marker: the object is read only when
+/// the target does not already hold this artifact.
+async fn restore(conn: &Connection, a: RestoreArgs) -> Result<(), Failure> {
+    let cancel = cancel_on_signals();
+    let meter = Arc::new(progress::Meter::new("restore"));
+    let opts = archiver::RestoreOptions {
+        replace: a.replace,
+        read: archiver::ReadOptions {
+            cancel: Some(cancel),
+            progress: Some(read_progress(meter.clone())),
+            ..Default::default()
+        },
+    };
+    let how = catalog::MarkerOptions {
+        tool_version: TOOL_VERSION.to_string(),
+        keep_restored: a.keep_restored,
+    };
+    let outcome = match (&a.url, &a.store, &a.network, &a.kind) {
+        (Some(url), _, _, _) => {
+            let (store, key) = open_artifact(conn, url).await?;
+            catalog::restore_marked(&*store, &key, &a.into, opts, &how).await
+        }
+        (None, Some(store), Some(network), Some(kind)) => {
+            let store = open_store(conn, store).await?;
+            catalog::restore_latest(&*store, network, kind, &a.into, opts, &how).await
+        }
+        // clap requires a URL or --latest with all three.
+        _ => {
+            return Err(Failure(
+                "give an artifact URL, or --latest with --store, --network and --kind".into(),
+                2,
+            ))
+        }
+    };
+    meter.finish();
+    let outcome = outcome?;
+    let m = outcome.marker();
+    let mut out = serde_json::json!({
+        "name": m.name,
+        "url": m.url,
+        "into": a.into.display().to_string(),
+        "sha256": m.sha256,
+        "size_bytes": m.size_bytes,
+        "restored_at": m.restored_at,
+    });
+    match &outcome {
+        catalog::RestoreOutcome::AlreadyRestored(m) => {
+            eprintln!(
+                "testnet-archiver: {} already restored {} (sha256 {}) at {}, nothing to do",
+                a.into.display(),
+                m.name,
+                m.sha256,
+                m.restored_at
+            );
+            out["already_restored"] = true.into();
+        }
+        catalog::RestoreOutcome::KeptOther { held, wanted } => {
+            eprintln!(
+                "testnet-archiver: {} holds {} (sha256 {}, restored {}), kept (--keep-restored) \
+                 instead of {wanted}, nothing to do",
+                a.into.display(),
+                held.name,
+                held.sha256,
+                held.restored_at
+            );
+            out["already_restored"] = true.into();
+            out["kept_instead_of"] = wanted.clone().into();
+        }
+        catalog::RestoreOutcome::Restored { summary, .. } => {
+            eprintln!(
+                "testnet-archiver: restored {} into {} ({} files)",
+                m.name,
+                a.into.display(),
+                summary.file_count
+            );
+            out["already_restored"] = false.into();
+            out["uncompressed_bytes"] = summary.uncompressed_bytes.into();
+            out["file_count"] = summary.file_count.into();
+        }
+    }
+    print_json(&out)
 }
 
 async fn create(conn: &Connection, a: CreateArgs) -> Result<(), Failure> {

@@ -35,9 +35,14 @@ pub use stage::{stage as stage_restore, RestoreOptions, StagedRestore};
 /// a store.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
-/// Files a node regenerates or must not share between nodes: a node identity copied into a
-/// snapshot would make every restored node claim the same identity.
-pub const DEFAULT_EXCLUDES: &[&str] = &["identity.json", "peers.json"];
+/// The file a catalog restore leaves at the root of the tree it restored, naming the artifact,
+/// so that a restarting init container sees the work is done. It describes the restore, not the
+/// node's state, hence excluded by default: a snapshot of a restored node must not carry it.
+pub const RESTORE_MARKER: &str = ".testnet-restored.json";
+
+/// Files a node regenerates or must not share between nodes (a node identity copied into a
+/// snapshot would make every restored node claim the same identity), and the restore marker.
+pub const DEFAULT_EXCLUDES: &[&str] = &["identity.json", "peers.json", RESTORE_MARKER];
 
 /// The uncompressed size of each LZ4 block (the frame's 4 MiB maximum).
 pub const BLOCK_SIZE: usize = frame::BLOCK_SIZE;

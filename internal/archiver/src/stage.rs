@@ -12,12 +12,13 @@
 //! - inside the target (`<target>/.testnet-restore-<id>`) when the target is a mount point (a
 //!   volume mounted at the data directory): a mount point cannot be renamed and its parent is
 //!   another filesystem, so the commit moves the staged entries up one by one (each a rename on
-//!   the same filesystem), rolling back on failure.
+//!   the same filesystem), rolling back on failure. A fresh filesystem's `lost+found` stays where
+//!   it is: an empty one is not content, and it is never swapped away.
 
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::{ArchiveError, ByteStream, ReadOptions, VerifySummary};
@@ -26,8 +27,8 @@ use crate::{ArchiveError, ByteStream, ReadOptions, VerifySummary};
 const INSIDE_STAGING: &str = ".testnet-restore-";
 /// Prefix of the directory holding the old tree inside a mount-point target during a replace.
 const INSIDE_OLD: &str = ".testnet-old-";
-/// Entries a fresh filesystem carries at its root (ext4): not counted as content of a
-/// mount-point target.
+/// Entries a fresh filesystem carries at its root (ext4 on a GCE PD or an EBS volume): left in
+/// place by a restore into a mount point, and not counted as content while empty.
 const FS_ROOT_ENTRIES: &[&str] = &["lost+found"];
 
 /// How a restore treats its target.
@@ -64,6 +65,9 @@ pub struct StagedRestore {
     layout: Layout,
     replace: bool,
     summary: VerifySummary,
+    /// A file the caller added to the staged tree ([`StagedRestore::add_file`]); moved into
+    /// place last, so that it is never there before the tree it describes.
+    last: Option<OsString>,
 }
 
 /// Reads a whole archive into a staging directory for `into`. Refuses a non-empty target unless
@@ -87,6 +91,7 @@ pub async fn stage(
             uncompressed_bytes: 0,
             file_count: 0,
         },
+        last: None,
     };
     staged.summary = crate::read::run(stream, Some(staging), opts.read).await?;
     Ok(staged)
@@ -106,6 +111,42 @@ impl StagedRestore {
     /// The directory the restored tree will be moved to.
     pub fn target(&self) -> &Path {
         &self.target
+    }
+
+    /// Writes a file at the root of the staged tree, replacing any entry of that name the archive
+    /// brought (never following it), so it moves into place with the tree, and last: for a note
+    /// about the restore itself, such as the catalog's restore marker.
+    pub fn add_file(&mut self, name: &str, contents: &[u8]) -> Result<(), ArchiveError> {
+        use std::io::Write as _;
+        let staging = self.staging.clone().ok_or_else(|| ArchiveError::Internal {
+            detail: "file added to a committed restore".into(),
+        })?;
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(ArchiveError::Internal {
+                detail: format!("{name:?} is not a file name"),
+            });
+        }
+        let path = staging.join(name);
+        let write = |source: io::Error| ArchiveError::Write {
+            path: path.clone(),
+            source,
+        };
+        match fs::symlink_metadata(&path) {
+            Ok(md) if md.is_dir() => remove_tree(&path).map_err(write)?,
+            Ok(_) => fs::remove_file(&path).map_err(write)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(write(e)),
+        }
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(write)?;
+        f.write_all(contents).map_err(write)?;
+        f.sync_all().map_err(write)?;
+        self.last = Some(OsString::from(name));
+        Ok(())
     }
 
     /// Moves the restored tree into place. On error the target is as it was (the old tree moved
@@ -171,14 +212,24 @@ impl StagedRestore {
             let s = name.to_string_lossy();
             s.starts_with(INSIDE_STAGING) || s.starts_with(INSIDE_OLD)
         };
+        let kept = |n: &OsString| FS_ROOT_ENTRIES.contains(&n.to_string_lossy().as_ref());
+        if !self.replace && !is_empty_dir(&target, Layout::Inside).map_err(fail)? {
+            // Someone filled the target while the archive was read.
+            return Err(ArchiveError::TargetNotEmpty { dir: target });
+        }
         let existing: Vec<OsString> = list(&target)
             .map_err(fail)?
             .into_iter()
-            .filter(|n| !own(n) && !FS_ROOT_ENTRIES.contains(&n.to_string_lossy().as_ref()))
+            .filter(|n| !own(n) && !kept(n))
             .collect();
-        if !existing.is_empty() && !self.replace {
-            return Err(ArchiveError::TargetNotEmpty { dir: target });
-        }
+        // The staged entries, the caller's added file last; a `lost+found` the archive brought
+        // does not displace the filesystem's own.
+        let mut incoming: Vec<OsString> = list(staging)
+            .map_err(fail)?
+            .into_iter()
+            .filter(|n| !(kept(n) && target.join(n).exists()))
+            .collect();
+        incoming.sort_by_key(|n| Some(n) == self.last.as_ref());
         let old = target.join(format!("{INSIDE_OLD}{}", unique()));
         let mut moved_out: Vec<OsString> = Vec::new();
         let mut moved_in: Vec<OsString> = Vec::new();
@@ -190,7 +241,7 @@ impl StagedRestore {
                     moved_out.push(n.clone());
                 }
             }
-            for n in list(staging)? {
+            for n in incoming {
                 fs::rename(staging.join(&n), target.join(&n))?;
                 moved_in.push(n);
             }
@@ -208,8 +259,11 @@ impl StagedRestore {
             let _ = fs::remove_dir(&old);
             return Err(fail(e));
         }
-        let _ = fs::remove_dir(staging);
         self.staging = None;
+        if let Err(e) = remove_tree(staging) {
+            tracing::warn!(dir = %staging.display(), error = %e,
+                "restore: the staging directory could not be removed");
+        }
         if !existing.is_empty() {
             if let Err(e) = remove_tree(&old) {
                 tracing::warn!(dir = %old.display(), error = %e,
@@ -320,15 +374,25 @@ fn list(dir: &Path) -> io::Result<Vec<OsString>> {
 }
 
 /// Whether a target directory holds nothing a restore would mix with. Inside a mount point, our
-/// own leftovers and a filesystem's `lost+found` do not count.
+/// own leftovers and an empty `lost+found` do not count.
 fn is_empty_dir(dir: &Path, layout: Layout) -> io::Result<bool> {
     Ok(list(dir)?.iter().all(|n| {
         let s = n.to_string_lossy();
         layout == Layout::Inside
             && (s.starts_with(INSIDE_STAGING)
                 || s.starts_with(INSIDE_OLD)
-                || FS_ROOT_ENTRIES.contains(&s.as_ref()))
+                || (FS_ROOT_ENTRIES.contains(&s.as_ref()) && holds_nothing(&dir.join(n))))
     }))
+}
+
+/// Whether a filesystem's `lost+found` is empty. One this process may not read (root's 0700,
+/// seen by an init container running as a node's user) counts as empty: fsck fills it only after
+/// a crash, and a restore never touches it either way.
+fn holds_nothing(dir: &Path) -> bool {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) => e.kind() == io::ErrorKind::PermissionDenied,
+    }
 }
 
 /// The restored tree takes the mode and owner of the directory it replaces, so a data directory

@@ -123,6 +123,48 @@ pub enum CatalogError {
     },
     #[error("cancelled; nothing was published")]
     Cancelled,
+    #[error(
+        "no artifact of network {network:?} and kind {kind:?} in {store}: no latest pointer \
+         ({pointer}) and no index entry; publish one first, or check --store, --network and --kind"
+    )]
+    NoLatest {
+        network: String,
+        kind: String,
+        store: String,
+        pointer: String,
+    },
+    #[error(
+        "{into} already holds artifact {held} (sha256 {held_sha256}, restored {restored_at}), \
+         not {wanted} (sha256 {wanted_sha256}); it was left as it was: replace it with --replace"
+    )]
+    HoldsOtherArtifact {
+        into: String,
+        held: String,
+        held_sha256: String,
+        restored_at: String,
+        wanted: String,
+        wanted_sha256: String,
+    },
+    #[error(
+        "{into} is not empty: it holds files but no restore marker ({marker}) saying which \
+         artifact they are; \
+         restoring {wanted} over them would mix two states, so it was left as it was: choose an \
+         empty or missing directory, or replace its contents with --replace"
+    )]
+    HoldsUnmarked {
+        into: String,
+        marker: String,
+        wanted: String,
+    },
+    #[error(
+        "{path} is not a readable restore marker ({detail}); {into} was left as it was: \
+         replace its contents with --replace"
+    )]
+    BadMarker {
+        path: String,
+        into: String,
+        detail: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, CatalogError>;

@@ -25,6 +25,7 @@ mod confirm;
 mod doc;
 mod error;
 mod guard;
+mod marker;
 pub mod memstore;
 mod meta;
 pub mod names;
@@ -36,6 +37,10 @@ mod retention;
 pub use confirm::{confirm_report, ConfirmError, PublishReport};
 pub use error::{CatalogError, Result};
 pub use guard::{delete_artifact_with, HeldIndexLock, IndexLock, IndexWrites};
+pub use marker::{
+    read_marker, restore_latest, restore_marked, MarkerOptions, RestoreMarker, RestoreOutcome,
+    MARKER_FILE,
+};
 pub use meta::{hex, ArtifactMeta, Index, LatestPointer, INDEX_FORMAT_VERSION};
 pub use names::{artifact_key, latest_key, metadata_key, redirect_key, INDEX_KEY};
 pub use ops::{

@@ -115,7 +115,7 @@ pub async fn latest(
     Ok(list(store).await?.newest(network, kind).cloned())
 }
 
-async fn require(store: &dyn ObjectStore, key_or_name: &str) -> Result<ArtifactMeta> {
+pub(crate) async fn require(store: &dyn ObjectStore, key_or_name: &str) -> Result<ArtifactMeta> {
     let name = names::name_from_key(key_or_name);
     get(store, name)
         .await?
@@ -220,14 +220,34 @@ pub async fn restore_artifact(
     store: &dyn ObjectStore,
     key_or_name: &str,
     into: &Path,
-    mut opts: archiver::RestoreOptions,
+    opts: archiver::RestoreOptions,
 ) -> Result<archiver::VerifySummary> {
     let meta = require(store, key_or_name).await?;
-    let failed = |source| CatalogError::Restore {
+    let staged = stage_checked(store, &meta, into, opts).await?;
+    staged.commit().map_err(restore_failed(&meta, into))
+}
+
+/// How a restore's archiver error is reported: naming the artifact and the target.
+pub(crate) fn restore_failed<'a>(
+    meta: &'a ArtifactMeta,
+    into: &'a Path,
+) -> impl Fn(archiver::ArchiveError) -> CatalogError + 'a {
+    move |source| CatalogError::Restore {
         name: meta.name.clone(),
         into: into.display().to_string(),
         source,
-    };
+    }
+}
+
+/// The first half of [`restore_artifact`]: the artifact read into its staging directory and
+/// checked against its metadata, ready to be committed (or dropped, which removes it).
+pub(crate) async fn stage_checked(
+    store: &dyn ObjectStore,
+    meta: &ArtifactMeta,
+    into: &Path,
+    mut opts: archiver::RestoreOptions,
+) -> Result<archiver::StagedRestore> {
+    let failed = restore_failed(meta, into);
     opts.read.total_bytes.get_or_insert(meta.size_bytes);
     let stream = store.get_stream(&meta.artifact_key()).await?;
     let staged = archiver::stage_restore(stream, into, opts)
@@ -265,7 +285,7 @@ pub async fn restore_artifact(
             return Err(mismatch(what, expected, actual));
         }
     }
-    staged.commit().map_err(failed)
+    Ok(staged)
 }
 
 /// Removes an artifact: from the index first (conditionally), then repairs the latest pointer,
