@@ -5,7 +5,6 @@
 pub mod header_proxy;
 pub mod node;
 pub mod servers;
-pub mod tree_image;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -294,6 +294,24 @@ pub fn pod_with_claim(name: &str, image: &str, args: &[&str], claim: &str, path:
     p
 }
 
+/// A pod log of `testnet-archiver sums DIR` (JSON), as path → SHA-256 (`symlink:<target>` for
+/// a symlink): what a claim holds as pods see it.
+pub fn parse_sums(log: &str) -> std::collections::BTreeMap<String, String> {
+    let v: Value = serde_json::from_str(log).unwrap_or_else(|e| panic!("sums: {e}: {log}"));
+    v.as_object()
+        .unwrap_or_else(|| panic!("sums: not an object: {log}"))
+        .iter()
+        .map(|(k, e)| {
+            let sum = match (e["sha256"].as_str(), e["symlink"].as_str()) {
+                (Some(h), _) => h.to_string(),
+                (None, Some(t)) => format!("symlink:{t}"),
+                _ => panic!("sums: entry {k}: {e}"),
+            };
+            (k.clone(), sum)
+        })
+        .collect()
+}
+
 /// The exit code of the pod's (first) container, once terminated.
 pub fn exit_code(pod: &Value) -> Option<i64> {
     pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"].as_i64()

@@ -514,7 +514,6 @@ fn snapshot_example_publishes_and_destroys() {
 fn in_cluster_example_restores_claims_and_snapshots_by_jobs_on_the_real_node() {
     use acceptance_tests::node::{exit_code, node, pod_with_claim};
     use acceptance_tests::servers::TestServer;
-    use acceptance_tests::tree_image::{parse_listing, tree_image};
     let Some(node) = node() else {
         eprintln!("skipped: no real node (scripts/kube-real build, root)");
         return;
@@ -616,14 +615,15 @@ fn in_cluster_example_restores_claims_and_snapshots_by_jobs_on_the_real_node() {
         expected.push((rel.to_string(), hex));
     }
     expected.sort();
-    let image = tree_image(node);
     let (pod, log) = node.run_to_end(
         ns,
-        &pod_with_claim("list-node-1", image, &["/data"], "ghostnet-node-1", "/data"),
+        &pod_with_claim("list-node-1", &node.image, &["sums", "/data"], "ghostnet-node-1", "/data"),
     );
     assert_eq!(exit_code(&pod), Some(0), "{log}");
     node.delete_pod(ns, "list-node-1");
-    let seen: Vec<(String, String)> = parse_listing(&log).into_iter().collect();
+    let mut sums = acceptance_tests::node::parse_sums(&log);
+    assert!(sums.remove(".testnet-restored.json").is_some(), "restore marker: {log}");
+    let seen: Vec<(String, String)> = sums.into_iter().collect();
     assert_eq!(seen, expected);
 
     // The Job's snapshot of node 0 is in the store, with what the seed had.

@@ -64,21 +64,6 @@ fn sums_here(dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The pod's listing (`testnet-archiver sums /data`, JSON) as path → SHA-256.
-fn sums_in_pod(log: &str) -> BTreeMap<String, String> {
-    let v: Value = serde_json::from_str(log).unwrap_or_else(|e| panic!("{e}: {log}"));
-    v.as_object()
-        .expect("object")
-        .iter()
-        .map(|(k, e)| {
-            (
-                k.clone(),
-                e["sha256"].as_str().unwrap_or("symlink").to_string(),
-            )
-        })
-        .collect()
-}
-
 /// Publishes `src` with the local `testnet-archiver` into the store the pods read.
 fn publish(s3: &TestServer, store: &str, src: &Path, height: u32) -> Value {
     let out = Command::new(cargo_build("archiver-cli", "bin", "testnet-archiver"))
@@ -225,7 +210,7 @@ fn an_init_container_restores_the_latest_artifact_once() {
         "{}\n{restore_log}\n{log}",
         pod["status"]
     );
-    let mut seen = sums_in_pod(&log);
+    let mut seen = acceptance_tests::node::parse_sums(&log);
     assert!(
         seen.remove(".testnet-restored.json").is_some(),
         "the restore marker is in the volume: {log}"
@@ -260,7 +245,7 @@ fn an_init_container_restores_the_latest_artifact_once() {
         )) && restore_log.contains("nothing to do"),
         "{restore_log}"
     );
-    let mut seen = sums_in_pod(&log);
+    let mut seen = acceptance_tests::node::parse_sums(&log);
     seen.remove(".testnet-restored.json");
     assert_eq!(seen, expected, "the second pod starts from the same files");
     node.delete_pod(ns, "node-2");

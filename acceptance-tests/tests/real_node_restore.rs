@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use acceptance_tests::node::{exit_code, node, pod_with_claim, wait_for, Node};
 use acceptance_tests::servers::{KubeApi, KubeServer, TestServer};
-use acceptance_tests::tree_image::{parse_listing, tree_image};
 use acceptance_tests::{cargo_build, flatten, Mirror, Workdir};
 use serde_json::{json, Value};
 
@@ -215,16 +214,21 @@ fn claim_gone(api: &KubeApi, ns: &str) {
     );
 }
 
-/// What a pod mounting the claim sees: path → SHA-256 of every file.
+/// What a pod mounting the claim sees: path → SHA-256 of every file (`testnet-archiver sums`),
+/// less the restore marker, which must be there.
 fn listing_in_pod(node: &Node, ns: &str, pod: &str) -> BTreeMap<String, String> {
-    let image = tree_image(node);
     let (p, log) = node.run_to_end(
         ns,
-        &pod_with_claim(pod, image, &["/data"], "restored", "/data"),
+        &pod_with_claim(pod, &node.image, &["sums", "/data"], "restored", "/data"),
     );
-    assert_eq!(exit_code(&p), Some(0), "tree-sha256: {log}");
+    assert_eq!(exit_code(&p), Some(0), "sums: {log}");
     node.delete_pod(ns, pod);
-    parse_listing(&log)
+    let mut seen = acceptance_tests::node::parse_sums(&log);
+    assert!(
+        seen.remove(".testnet-restored.json").is_some(),
+        "the restore leaves its marker: {log}"
+    );
+    seen
 }
 
 fn expected_listing(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
