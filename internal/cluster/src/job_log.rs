@@ -74,7 +74,11 @@ pub(crate) async fn read_log(
         follow,
         container: Some(container.into()),
         timestamps: true,
-        since_time: cursor.last,
+        // Whole seconds, rounded down: kube rounds to the nearest second, which could skip the
+        // lines of the last half second.
+        since_time: cursor
+            .last
+            .and_then(|t| Timestamp::from_second(t.as_second()).ok()),
         ..Default::default()
     };
     match pods.log_stream(&pod, &params).await {
