@@ -11,24 +11,26 @@ use kube::api::LogParams;
 use kube::Api;
 use tokio::sync::mpsc::UnboundedSender;
 
-/// How far a followed log has been passed on.
+/// How far a followed log has been passed on. A reopened stream starts at a whole second (the
+/// API's `sinceTime`), and the server answers every line stamped at or after it, in the order of
+/// the log file. That order is not the order of the stamps (stdout and stderr are copied by two
+/// writers), so the cursor counts the lines it passed on since that second instead of comparing
+/// stamps, and skips exactly that many.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct LogCursor {
-    /// Timestamp of the last line passed on.
-    last: Option<Timestamp>,
-    /// How many lines passed on carry exactly `last` (the kubelet's timestamps are in
-    /// nanoseconds, but two lines may still share one).
-    at_last: usize,
-    /// While re-reading after a reopen: lines stamped `last` still to skip.
-    replay: Option<usize>,
+    /// The whole second a reopen starts at: that of the newest stamp passed on.
+    since: Option<Timestamp>,
+    /// Stamps of the lines passed on that are at or after `since`.
+    recent: Vec<Timestamp>,
+    /// While re-reading after a reopen: lines still to skip.
+    replay: usize,
 }
 
 impl LogCursor {
-    /// Called before a stream is reopened: what follows starts at or before `last`.
+    /// Called before a stream is reopened: the server sends again what was passed on since
+    /// `since`.
     fn reopen(&mut self) {
-        if self.last.is_some() {
-            self.replay = Some(self.at_last);
-        }
+        self.replay = self.recent.len();
     }
 
     /// The text of a line read with `timestamps=true`, or `None` when it was passed on before.
@@ -38,21 +40,17 @@ impl LogCursor {
         let Ok(ts) = stamp.parse::<Timestamp>() else {
             return Some(line);
         };
-        if let (Some(skip), Some(last)) = (self.replay, self.last) {
-            if ts < last {
-                return None;
-            }
-            if ts == last && skip > 0 {
-                self.replay = Some(skip - 1);
-                return None;
-            }
-            self.replay = None;
+        if self.replay > 0 {
+            self.replay -= 1;
+            return None;
         }
-        if Some(ts) == self.last {
-            self.at_last += 1;
-        } else {
-            self.last = Some(ts);
-            self.at_last = 1;
+        let second = Timestamp::from_second(ts.as_second()).unwrap_or(ts);
+        if self.since.is_none_or(|s| second > s) {
+            self.since = Some(second);
+            self.recent.retain(|t| *t >= second);
+        }
+        if self.since.is_some_and(|s| ts >= s) {
+            self.recent.push(ts);
         }
         Some(text)
     }
@@ -74,11 +72,7 @@ pub(crate) async fn read_log(
         follow,
         container: Some(container.into()),
         timestamps: true,
-        // Whole seconds, rounded down: kube rounds to the nearest second, which could skip the
-        // lines of the last half second.
-        since_time: cursor
-            .last
-            .and_then(|t| Timestamp::from_second(t.as_second()).ok()),
+        since_time: cursor.since,
         ..Default::default()
     };
     match pods.log_stream(&pod, &params).await {
@@ -138,7 +132,7 @@ mod tests {
             "2026-12-03T16:00:00.700Z c",
         ];
         assert_eq!(pass(&mut c, &first), vec!["a", "b", "c"]);
-        // The server answers sinceTime rounded to the second: everything again, then more.
+        // From 16:00:00: everything again, then more.
         c.reopen();
         let again = [
             "2026-12-03T16:00:00.100Z a",
@@ -148,11 +142,27 @@ mod tests {
             "2026-12-03T16:00:02Z e",
         ];
         assert_eq!(pass(&mut c, &again), vec!["d", "e"]);
+        // From 16:00:02.
         c.reopen();
         assert_eq!(
             pass(&mut c, &["2026-12-03T16:00:02Z e", "2026-12-03T16:00:03Z f"]),
             vec!["f"]
         );
+    }
+
+    #[test]
+    fn stamps_out_of_order_between_stdout_and_stderr_are_neither_repeated_nor_lost() {
+        let mut c = LogCursor::default();
+        let file = [
+            "2026-12-03T16:00:01.710Z {",
+            "2026-12-03T16:00:01.700Z restore: 100%",
+            "2026-12-03T16:00:01.710Z }",
+        ];
+        assert_eq!(pass(&mut c, &file), vec!["{", "restore: 100%", "}"]);
+        c.reopen();
+        let mut more = file.to_vec();
+        more.push("2026-12-03T16:00:01.900Z done");
+        assert_eq!(pass(&mut c, &more), vec!["done"]);
     }
 
     #[test]
