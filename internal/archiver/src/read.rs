@@ -31,8 +31,10 @@ struct Decoded {
     file_bytes: u64,
 }
 
-/// Decompressed blocks (up to 4 MiB each) queued between the inflater and the tar thread.
-const CHUNKS_IN_FLIGHT: usize = 2;
+/// Compressed pieces queued for the hash and the inflater (shared, not copied). Stores hand on
+/// large pieces (a whole 8 MiB range from S3 and GCS), so one queued each keeps both busy; every
+/// further one is up to 8 MiB of resident memory.
+const CHUNKS_IN_FLIGHT: usize = 1;
 
 /// Time between two progress reports.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);

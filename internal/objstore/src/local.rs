@@ -33,8 +33,8 @@ use crate::{
 const RESERVED: &str = ".testnet-";
 const LOCK_FILE: &str = ".testnet-store.lock";
 /// Chunk size of `get_stream`: an LZ4 block then usually lies whole inside one chunk (no
-/// gathering copy downstream); at most two are queued.
-const GET_CHUNK: usize = 8 << 20;
+/// gathering copy downstream); one is queued.
+const GET_CHUNK: usize = 4 << 20;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -511,7 +511,7 @@ impl ObjectStore for LocalStore {
                 url: url.clone(),
                 detail: format!("open task failed: {e}"),
             })??;
-        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(2);
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(1);
         std::thread::Builder::new()
             .name("objstore-local-get".into())
             .spawn(move || loop {
