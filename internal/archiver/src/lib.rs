@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 mod create;
 pub mod digests;
 mod error;
+mod filewrite;
 mod frame;
 mod inflate;
 pub mod lz4block;

@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -31,8 +31,10 @@ struct Decoded {
     file_bytes: u64,
 }
 
-/// Decompressed blocks (up to 4 MiB each) queued between the inflater and the tar thread.
-const CHUNKS_IN_FLIGHT: usize = 2;
+/// Compressed pieces queued for the hash and the inflater (shared, not copied). Stores hand on
+/// large pieces (a whole 8 MiB range from S3 and GCS), so one queued each keeps both busy; every
+/// further one is up to 8 MiB of resident memory.
+const CHUNKS_IN_FLIGHT: usize = 1;
 
 /// Time between two progress reports.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -202,7 +204,7 @@ fn walk_entries(
         saw_entry = true;
         let kind = entry.header().entry_type();
         if let Some(r) = restorer.as_mut() {
-            let n = r.entry(&mut entry, &mut buf).map_err(|e| match e {
+            let n = r.entry(&mut entry).map_err(|e| match e {
                 EntryError::Read(io) => fail(io),
                 EntryError::Archive(a) => a,
             })?;
@@ -252,6 +254,10 @@ impl From<ArchiveError> for EntryError {
 /// no symlink whose target leaves the tree, no writing through a symlinked parent.
 struct Restorer {
     root: PathBuf,
+    /// Writes file contents (large files with `O_DIRECT`) beside the tar walk.
+    writer: crate::filewrite::FileWriter,
+    /// The filesystem refused `O_DIRECT` once: not asked again.
+    no_direct: bool,
     /// Relative directories known to be real directories (not symlinks) under `root`.
     dirs: HashSet<PathBuf>,
     /// Directory modes applied at the end, deepest first, so read-only dirs can be filled.
@@ -328,8 +334,14 @@ impl Restorer {
         }
         let mut dirs = HashSet::new();
         dirs.insert(PathBuf::new());
+        let writer =
+            crate::filewrite::FileWriter::start().map_err(|e| ArchiveError::Internal {
+                detail: format!("cannot start the file writer thread: {e}"),
+            })?;
         Ok(Restorer {
             root: root.to_path_buf(),
+            writer,
+            no_direct: false,
             dirs,
             dir_modes: Vec::new(),
         })
@@ -389,7 +401,6 @@ impl Restorer {
     fn entry<R: Read>(
         &mut self,
         e: &mut tar::Entry<'_, R>,
-        buf: &mut [u8],
     ) -> Result<u64, EntryError> {
         let raw = e.path().map_err(EntryError::Read)?.into_owned();
         let rel = sanitize(&raw)?;
@@ -413,32 +424,41 @@ impl Restorer {
             }
             T::Regular | T::Continuous => {
                 self.parents(&rel)?;
-                self.clear(&rel)?;
-                let abs = self.root.join(&rel);
-                let mut f = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&abs)
-                    .map_err(|source| self.write_err(&rel, source))?;
+                let f = self.create_file(&rel, e.size())?;
                 let mut n = 0u64;
                 loop {
-                    let k = match e.read(buf) {
-                        Ok(0) => break,
-                        Ok(k) => k,
-                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(err) => return Err(EntryError::Read(err)),
+                    let Some(mut buf) = self.writer.buffer() else {
+                        return Err(self.writer_failed().into());
                     };
-                    f.write_all(&buf[..k])
-                        .map_err(|source| self.write_err(&rel, source))?;
-                    n += k as u64;
+                    // Whole buffers, so every direct write but a file's last is aligned.
+                    let mut fill = 0;
+                    let space = buf.as_mut_slice();
+                    while fill < space.len() {
+                        match e.read(&mut space[fill..]) {
+                            Ok(0) => break,
+                            Ok(k) => fill += k,
+                            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                            Err(err) => return Err(EntryError::Read(err)),
+                        }
+                    }
+                    n += fill as u64;
+                    let full = fill == crate::filewrite::BUF_LEN;
+                    if fill == 0 {
+                        self.writer.give_back(buf);
+                    } else if !self.writer.write(&f, buf, fill) {
+                        return Err(self.writer_failed().into());
+                    }
+                    if !full {
+                        break;
+                    }
                 }
-                f.set_permissions(fs::Permissions::from_mode(mode))
-                    .map_err(|source| self.write_err(&rel, source))?;
-                if let Ok(mtime) = e.header().mtime() {
-                    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime);
-                    f.set_modified(t)
-                        .map_err(|source| self.write_err(&rel, source))?;
+                let mtime = e
+                    .header()
+                    .mtime()
+                    .ok()
+                    .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t));
+                if !self.writer.close(f, mode, mtime) {
+                    return Err(self.writer_failed().into());
                 }
                 Ok(n)
             }
@@ -470,7 +490,66 @@ impl Restorer {
         }
     }
 
+    /// Creates a regular file for an entry of `size` bytes, with `O_DIRECT` when it is large.
+    fn create_file(
+        &mut self,
+        rel: &Path,
+        size: u64,
+    ) -> Result<std::sync::Arc<crate::filewrite::OpenFile>, ArchiveError> {
+        let abs = self.root.join(rel);
+        let direct = !self.no_direct
+            && size >= crate::filewrite::DIRECT_MIN;
+        let create = |direct: bool| {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(if direct { libc::O_DIRECT } else { 0 })
+                .open(&abs)
+        };
+        // The staging directory starts empty, so the path is free unless the archive names it
+        // twice: look at what is there only then (one stat saved per file).
+        let mut opened = match create(direct) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.clear(rel)?;
+                create(direct)
+            }
+            other => other,
+        };
+        let mut direct = direct;
+        if direct && matches!(&opened, Err(e) if e.raw_os_error() == Some(libc::EINVAL)) {
+            // A filesystem without direct I/O (tmpfs).
+            self.no_direct = true;
+            direct = false;
+            opened = create(false);
+        }
+        let f = opened.map_err(|source| self.write_err(rel, source))?;
+        Ok(crate::filewrite::OpenFile::new(
+            f,
+            rel.to_path_buf(),
+            direct,
+        ))
+    }
+
+    /// The writer's error, once it stopped.
+    fn writer_failed(&mut self) -> ArchiveError {
+        let writer = std::mem::replace(&mut self.writer, crate::filewrite::FileWriter::idle());
+        match writer.finish() {
+            Err((rel, source)) => self.write_err(&rel, source),
+            Ok(()) => ArchiveError::Internal {
+                detail: "the file writer stopped without an error".into(),
+            },
+        }
+    }
+
     fn finish(mut self) -> Result<(), ArchiveError> {
+        let writer = std::mem::replace(
+            &mut self.writer,
+            crate::filewrite::FileWriter::idle(),
+        );
+        writer
+            .finish()
+            .map_err(|(rel, source)| self.write_err(&rel, source))?;
         self.dir_modes
             .sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
         for (rel, mode) in &self.dir_modes {

@@ -14,6 +14,14 @@
 //!   another filesystem, so the commit moves the staged entries up one by one (each a rename on
 //!   the same filesystem), rolling back on failure. A fresh filesystem's `lost+found` stays where
 //!   it is: an empty one is not content, and it is never swapped away.
+//!
+//! Durability: when a restore returns, the restored tree is on disk, not only in the page cache
+//! (an init container's node starts next, and a crash must not leave files that the commit
+//! published but the disk never got). Large files are written with `O_DIRECT` as they are
+//! extracted (`filewrite.rs`); one `syncfs(2)` of the target's filesystem before the commit then
+//! flushes the rest (small files, tails, inodes, directories), and the directory the commit
+//! renamed into is fsynced after it. A crash before that point leaves the target as it was and a
+//! staging directory to remove.
 
 use std::ffi::OsString;
 use std::fs;
@@ -93,8 +101,36 @@ pub async fn stage(
         },
         last: None,
     };
-    staged.summary = crate::read::run(stream, Some(staging), opts.read).await?;
+    staged.summary = crate::read::run(stream, Some(staging.clone()), opts.read).await?;
+    // Durable before visible: the commit's rename must never publish a tree whose file contents
+    // a crash could still lose (ext4 would bring back empty files under the new names).
+    let dir = staging.clone();
+    tokio::task::spawn_blocking(move || sync_filesystem(&dir))
+        .await
+        .map_err(|e| ArchiveError::Internal {
+            detail: format!("sync task failed: {e}"),
+        })?
+        .map_err(|source| ArchiveError::Write {
+            path: staging,
+            source,
+        })?;
     Ok(staged)
+}
+
+/// Writes every dirty page and inode of the filesystem holding `dir` to disk: one `syncfs(2)`
+/// for the whole restored tree instead of an fsync per file.
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    let d = fs::File::open(dir)?;
+    // SAFETY: syncfs takes any open descriptor on the filesystem; `d` is open for the call.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&d)) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes a rename in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }
 
 impl StagedRestore {
@@ -159,6 +195,15 @@ impl StagedRestore {
             Layout::Beside => self.commit_beside(&staging)?,
             Layout::Inside => self.commit_inside(&staging)?,
         }
+        // The renames that put the tree in place, on disk too.
+        let moved_in = match self.layout {
+            Layout::Beside => parent_of(&self.target),
+            Layout::Inside => self.target.clone(),
+        };
+        sync_dir(&moved_in).map_err(|source| ArchiveError::Write {
+            path: moved_in,
+            source,
+        })?;
         Ok(self.summary.clone())
     }
 

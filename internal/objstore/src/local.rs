@@ -32,8 +32,9 @@ use crate::{
 /// valid keys.
 const RESERVED: &str = ".testnet-";
 const LOCK_FILE: &str = ".testnet-store.lock";
-/// Chunk size of `get_stream`.
-const READ_CHUNK: usize = 1 << 20;
+/// Chunk size of `get_stream`: an LZ4 block then usually lies whole inside one chunk (no
+/// gathering copy downstream); one is queued.
+const GET_CHUNK: usize = 4 << 20;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -510,22 +511,19 @@ impl ObjectStore for LocalStore {
                 url: url.clone(),
                 detail: format!("open task failed: {e}"),
             })??;
-        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(1);
         std::thread::Builder::new()
             .name("objstore-local-get".into())
             .spawn(move || loop {
-                let mut buf = vec![0u8; READ_CHUNK];
-                let mut n = 0;
-                // Fill whole chunks so consumers see few, large pieces.
+                // Large pieces: an LZ4 block then usually lies whole inside one (no gathering
+                // copy downstream). Read into fresh capacity: nothing is zeroed first.
+                let mut buf = Vec::with_capacity(GET_CHUNK);
                 let r = loop {
-                    match f.read(&mut buf[n..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(k) => {
-                            n += k;
-                            if n == buf.len() {
-                                break Ok(());
-                            }
-                        }
+                    match io::Read::by_ref(&mut f)
+                        .take((GET_CHUNK - buf.len()) as u64)
+                        .read_to_end(&mut buf)
+                    {
+                        Ok(_) => break Ok(()),
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => break Err(e),
                     }
@@ -534,11 +532,11 @@ impl ObjectStore for LocalStore {
                     let _ = tx.blocking_send(Err(e));
                     return;
                 }
-                if n == 0 {
+                if buf.is_empty() {
                     return;
                 }
-                buf.truncate(n);
-                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                let last = buf.len() < GET_CHUNK;
+                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() || last {
                     return;
                 }
             })

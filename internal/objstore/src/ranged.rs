@@ -11,7 +11,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
 use crate::{ByteStream, StoreError};
@@ -60,33 +60,33 @@ pub(crate) fn read(source: Arc<dyn RangeSource>, size: u64, cfg: &RangedReads) -
             async move { fetch_range(&*source, start, end, &cfg).await }
         })
         .buffered(connections);
-    // Each range arrives as the chunks its connection received (no copy); the first error ends
-    // the stream.
-    let stream = pieces
-        .scan(false, |failed, r| {
-            let out = if *failed {
-                None
-            } else {
-                *failed = r.is_err();
-                Some(match r {
-                    Ok(chunks) => futures::stream::iter(chunks.into_iter().map(Ok)).left_stream(),
-                    Err(e) => futures::stream::iter([Err(e)]).right_stream(),
-                })
-            };
-            futures::future::ready(out)
-        })
-        .flatten();
+    // Each range arrives as one buffer; the first error ends the stream.
+    let stream = pieces.scan(false, |failed, r| {
+        let out = if *failed {
+            None
+        } else {
+            *failed = r.is_err();
+            Some(r)
+        };
+        futures::future::ready(out)
+    });
     Box::pin(stream)
 }
 
-/// Reads `[start, end)`, retrying from the first missing byte.
+/// Reads `[start, end)` into one buffer, retrying from the first missing byte.
+///
+/// The connection delivers the range in pieces of a few KiB. Gathering them here, as they
+/// arrive, is the one copy of the bytes on their way in: the consumer then sees a few large
+/// buffers (8 MiB by default) instead of tens of thousands of small ones, each of which would
+/// cost it a hand-off between threads, and an LZ4 block lies whole inside one buffer instead of
+/// being gathered again from many.
 async fn fetch_range(
     source: &dyn RangeSource,
     start: u64,
     end: u64,
     cfg: &RangedReads,
-) -> io::Result<Vec<Bytes>> {
-    let mut chunks: Vec<Bytes> = Vec::new();
+) -> io::Result<Bytes> {
+    let mut chunks = BytesMut::with_capacity((end - start) as usize);
     let mut got = 0u64;
     let mut attempt = 1u32;
     loop {
@@ -101,9 +101,7 @@ async fn fetch_range(
                     )));
                 }
                 got += c.len() as u64;
-                if !c.is_empty() {
-                    chunks.push(c);
-                }
+                chunks.extend_from_slice(&c);
             }
             if got < end - start {
                 return Err(Failure::Body(io::Error::new(
@@ -115,7 +113,7 @@ async fn fetch_range(
         }
         .await;
         let err = match outcome {
-            Ok(()) => return Ok(chunks),
+            Ok(()) => return Ok(chunks.freeze()),
             Err(e) => e,
         };
         let what = format!("bytes={start}-{}", end - 1);
