@@ -284,7 +284,15 @@ pub(crate) async fn run(
         outcome.node.as_deref().unwrap_or("?"),
         outcome.took.as_secs_f64()
     );
-    let confirmed = catalog::RestoreReport::from_log(&outcome.log_tail)
+    // The termination message holds the report alone; the log (where stderr lines may land
+    // between the report's lines) is the fallback for an archiver without --result-file.
+    let message: Vec<String> = outcome
+        .termination_message
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let confirmed = catalog::RestoreReport::from_log(&message)
+        .or_else(|| catalog::RestoreReport::from_log(&outcome.log_tail))
         .ok_or(catalog::RestoreSourceError::NoReport)
         .and_then(|r| r.confirm(meta).map(|()| r));
     match confirmed {

@@ -120,6 +120,11 @@ struct RestoreArgs {
     /// own state after the first restore. Without it such a directory is refused.
     #[arg(long, conflicts_with = "replace")]
     keep_restored: bool,
+    /// Also write the report (the JSON printed on stdout) as one line to this file (in a
+    /// Kubernetes Job: /dev/termination-log, which the API server returns whole, apart from the
+    /// log where stdout and stderr lines may interleave).
+    #[arg(long, value_name = "FILE")]
+    result_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -363,6 +368,17 @@ async fn restore(conn: &Connection, a: RestoreArgs) -> Result<(), Failure> {
             out["uncompressed_bytes"] = summary.uncompressed_bytes.into();
             out["file_count"] = summary.file_count.into();
         }
+    }
+    if let Some(path) = &a.result_file {
+        std::fs::write(path, format!("{out}\n")).map_err(|e| {
+            Failure(
+                format!(
+                    "restored, but cannot write --result-file {}: {e}",
+                    path.display()
+                ),
+                1,
+            )
+        })?;
     }
     print_json(&out)
 }

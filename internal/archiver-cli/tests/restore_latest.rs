@@ -101,9 +101,18 @@ fn latest_restores_the_newest_and_a_second_run_reads_nothing() {
     let into = tmp.path().join("node/data");
     let into_s = into.display().to_string();
 
-    let out = json(&run(&latest(&store, &into_s, &[])));
+    let result = tmp.path().join("termination-log");
+    let result_s = result.display().to_string();
+    let out = json(&run(&latest(&store, &into_s, &["--result-file", &result_s])));
     assert_eq!(out["name"], "ghostnet-rolling-2", "{out}");
     assert_eq!(out["already_restored"], false);
+    // --result-file: the same report, on one line (a Job's termination message).
+    let written = std::fs::read_to_string(&result).expect("--result-file written");
+    assert_eq!(written.lines().count(), 1, "{written}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&written).expect("JSON"),
+        out
+    );
     assert_eq!(out["sha256"], two["sha256"]);
     assert_eq!(
         std::fs::read(into.join("config.json")).expect("restored"),

@@ -67,6 +67,8 @@ pub fn restore_job(req: &RestoreRequest, run: &JobSettings) -> JobSpec {
     if let Some(n) = req.store.connections {
         args.extend(["--connections".to_string(), n.to_string()]);
     }
+    // The report comes back whole as the termination message.
+    args.extend(["--result-file".to_string(), "/dev/termination-log".to_string()]);
     let mut labels = BTreeMap::new();
     if let Some(n) = &req.network {
         labels.insert(LABEL_NETWORK.to_string(), n.clone());
@@ -119,7 +121,7 @@ mod tests {
         let spec = restore_job(&req, &run);
         assert_eq!(
             spec.args.join(" "),
-            "restore s3://snap/p/ghostnet-rolling-1.tar.lz4 --into /data --endpoint http://10.0.0.1:9000 --path-style --region us-east-1 --connections 8"
+            "restore s3://snap/p/ghostnet-rolling-1.tar.lz4 --into /data --endpoint http://10.0.0.1:9000 --path-style --region us-east-1 --connections 8 --result-file /dev/termination-log"
         );
         let m = spec.claim.as_ref().expect("claim mounted");
         assert_eq!((m.claim.as_str(), m.read_only), ("state", false));
