@@ -617,12 +617,21 @@ fn in_cluster_example_restores_claims_and_snapshots_by_jobs_on_the_real_node() {
     expected.sort();
     let (pod, log) = node.run_to_end(
         ns,
-        &pod_with_claim("list-node-1", &node.image, &["sums", "/data"], "ghostnet-node-1", "/data"),
+        &pod_with_claim(
+            "list-node-1",
+            &node.image,
+            &["sums", "/data"],
+            "ghostnet-node-1",
+            "/data",
+        ),
     );
     assert_eq!(exit_code(&pod), Some(0), "{log}");
     node.delete_pod(ns, "list-node-1");
     let mut sums = acceptance_tests::node::parse_sums(&log);
-    assert!(sums.remove(".testnet-restored.json").is_some(), "restore marker: {log}");
+    assert!(
+        sums.remove(".testnet-restored.json").is_some(),
+        "restore marker: {log}"
+    );
     let seen: Vec<(String, String)> = sums.into_iter().collect();
     assert_eq!(seen, expected);
 

@@ -453,7 +453,9 @@ fn retention_grace_decides_when_a_dropped_artifact_is_deleted() {
                 &artifact_tf(
                     &s.src,
                     &s.store,
-                    &format!("label = \"{label}\"\n  retain = 1\n  retain_on_destroy = true\n  {grace}"),
+                    &format!(
+                        "label = \"{label}\"\n  retain = 1\n  retain_on_destroy = true\n  {grace}"
+                    ),
                 ),
             );
         };
@@ -466,7 +468,10 @@ fn retention_grace_decides_when_a_dropped_artifact_is_deleted() {
         let old = s.store.join("ghostnet-rolling-1.tar.lz4");
         let retired = read_json(&s.store.join("base.json"))["retired"].clone();
         if deleted {
-            assert!(!old.exists(), "{grace}: deleted by the publish that dropped it");
+            assert!(
+                !old.exists(),
+                "{grace}: deleted by the publish that dropped it"
+            );
             assert_eq!(retired.as_array().map_or(0, Vec::len), 0, "{retired}");
         } else {
             assert!(old.exists(), "kept readable during the grace period");

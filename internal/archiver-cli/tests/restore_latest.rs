@@ -103,7 +103,11 @@ fn latest_restores_the_newest_and_a_second_run_reads_nothing() {
 
     let result = tmp.path().join("termination-log");
     let result_s = result.display().to_string();
-    let out = json(&run(&latest(&store, &into_s, &["--result-file", &result_s])));
+    let out = json(&run(&latest(
+        &store,
+        &into_s,
+        &["--result-file", &result_s],
+    )));
     assert_eq!(out["name"], "ghostnet-rolling-2", "{out}");
     assert_eq!(out["already_restored"], false);
     // --result-file: the same report, on one line (a Job's termination message).

@@ -292,7 +292,16 @@ mod tests {
 
     #[test]
     fn direct_writes_keep_bytes_tails_mode_and_mtime() {
-        for len in [0, 1, ALIGN - 1, ALIGN, ALIGN + 3, BUF_LEN, BUF_LEN + 4097, 2 * BUF_LEN + 1] {
+        for len in [
+            0,
+            1,
+            ALIGN - 1,
+            ALIGN,
+            ALIGN + 3,
+            BUF_LEN,
+            BUF_LEN + 4097,
+            2 * BUF_LEN + 1,
+        ] {
             roundtrip(len, true);
             roundtrip(len, false);
         }

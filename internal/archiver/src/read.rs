@@ -334,10 +334,9 @@ impl Restorer {
         }
         let mut dirs = HashSet::new();
         dirs.insert(PathBuf::new());
-        let writer =
-            crate::filewrite::FileWriter::start().map_err(|e| ArchiveError::Internal {
-                detail: format!("cannot start the file writer thread: {e}"),
-            })?;
+        let writer = crate::filewrite::FileWriter::start().map_err(|e| ArchiveError::Internal {
+            detail: format!("cannot start the file writer thread: {e}"),
+        })?;
         Ok(Restorer {
             root: root.to_path_buf(),
             writer,
@@ -398,10 +397,7 @@ impl Restorer {
         }
     }
 
-    fn entry<R: Read>(
-        &mut self,
-        e: &mut tar::Entry<'_, R>,
-    ) -> Result<u64, EntryError> {
+    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<u64, EntryError> {
         let raw = e.path().map_err(EntryError::Read)?.into_owned();
         let rel = sanitize(&raw)?;
         let kind = e.header().entry_type();
@@ -497,8 +493,7 @@ impl Restorer {
         size: u64,
     ) -> Result<std::sync::Arc<crate::filewrite::OpenFile>, ArchiveError> {
         let abs = self.root.join(rel);
-        let direct = !self.no_direct
-            && size >= crate::filewrite::DIRECT_MIN;
+        let direct = !self.no_direct && size >= crate::filewrite::DIRECT_MIN;
         let create = |direct: bool| {
             fs::OpenOptions::new()
                 .write(true)
@@ -543,10 +538,7 @@ impl Restorer {
     }
 
     fn finish(mut self) -> Result<(), ArchiveError> {
-        let writer = std::mem::replace(
-            &mut self.writer,
-            crate::filewrite::FileWriter::idle(),
-        );
+        let writer = std::mem::replace(&mut self.writer, crate::filewrite::FileWriter::idle());
         writer
             .finish()
             .map_err(|(rel, source)| self.write_err(&rel, source))?;

@@ -52,7 +52,9 @@ pub fn split_artifact_url(url: &str) -> Result<(&str, &str), RestoreSourceError>
         reason,
     };
     if url.starts_with("file://") {
-        return Err(bad("names a directory on this machine, which a pod in the cluster does not see"));
+        return Err(bad(
+            "names a directory on this machine, which a pod in the cluster does not see",
+        ));
     }
     let Some(rest) = REMOTE_SCHEMES.iter().find_map(|s| url.strip_prefix(s)) else {
         return Err(bad("is not an s3:// or gs:// URL"));

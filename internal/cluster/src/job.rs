@@ -581,9 +581,10 @@ impl Cluster {
                         }
                     }
                     if follower.is_none() {
-                        if let (Some(pod_name), Some(c)) =
-                            (pod.as_ref().and_then(|p| p.metadata.name.clone()), cursor.take())
-                        {
+                        if let (Some(pod_name), Some(c)) = (
+                            pod.as_ref().and_then(|p| p.metadata.name.clone()),
+                            cursor.take(),
+                        ) {
                             follower = Some(tokio::spawn(read_log(
                                 self.pods(&spec.namespace),
                                 pod_name,

@@ -68,7 +68,10 @@ pub fn restore_job(req: &RestoreRequest, run: &JobSettings) -> JobSpec {
         args.extend(["--connections".to_string(), n.to_string()]);
     }
     // The report comes back whole as the termination message.
-    args.extend(["--result-file".to_string(), "/dev/termination-log".to_string()]);
+    args.extend([
+        "--result-file".to_string(),
+        "/dev/termination-log".to_string(),
+    ]);
     let mut labels = BTreeMap::new();
     if let Some(n) = &req.network {
         labels.insert(LABEL_NETWORK.to_string(), n.clone());

@@ -689,7 +689,8 @@ impl S3Store {
             self.compare_read_back(key, &prints).await?;
         }
         tracing::info!(object = %url, bytes = total, parts = part_number, attested = ok, read_back, "multipart upload complete");
-        self.confirm_parts(key, total, ok || read_back, etag, opts).await
+        self.confirm_parts(key, total, ok || read_back, etag, opts)
+            .await
     }
 
     /// Reads the completed object back (in parallel ranges, as any large read) and compares
@@ -725,11 +726,11 @@ impl S3Store {
             let digest: [u8; 32] = Sha256::digest(&data2).into();
             (digest, PartPrint::of(&data2))
         })
-            .await
-            .map_err(|e| StoreError::Io {
-                url: self.url(key),
-                detail: format!("hashing part {n}: {e}"),
-            })?;
+        .await
+        .map_err(|e| StoreError::Io {
+            url: self.url(key),
+            detail: format!("hashing part {n}: {e}"),
+        })?;
         let digest_b64 = B64.encode(digest);
         let resp = self
             .client
@@ -1333,7 +1334,9 @@ mod tests {
             c.finish().expect("complete");
         }
         let empty = [PartPrint::of(b"")];
-        ReadBackCheck::new(&empty).finish().expect("an empty object");
+        ReadBackCheck::new(&empty)
+            .finish()
+            .expect("an empty object");
     }
 
     #[test]
