@@ -357,7 +357,30 @@ impl Drop for TestServer {
     }
 }
 
+/// Runs `cmd` to its end and returns its stdout; panics with its stderr when it fails.
+pub fn stdout_of(cmd: &mut Command, what: &str) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 impl TestServer {
+    /// `testnet-archiver` flags that reach this S3 server (credentials come from the
+    /// environment).
+    pub fn archiver_flags(&self) -> [String; 5] {
+        [
+            "--endpoint".into(),
+            self.endpoint(),
+            "--path-style".into(),
+            "--region".into(),
+            "us-east-1".into(),
+        ]
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}:{}", self.host, self.port)
     }

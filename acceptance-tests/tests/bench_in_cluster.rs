@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use acceptance_tests::node::{node, wait_for};
-use acceptance_tests::servers::{KubeApi, TestServer};
+use acceptance_tests::servers::{stdout_of, KubeApi, TestServer};
 use acceptance_tests::Mirror;
 use serde_json::{json, Value};
 
@@ -195,40 +195,30 @@ fn bench_in_cluster() {
     eprintln!("bench-in-cluster: local create");
     let times = tempfile::NamedTempFile::new().expect("tempfile");
     let s3_cpu = cpu_of(s3.pid());
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%e %M %U %S", "-o"])
-        .arg(times.path())
-        .arg(&ours)
-        .arg("create")
-        .arg("--source")
-        .arg(&data)
-        .args([
-            "--store",
-            "s3://bench/local",
-            "--network",
-            "benchnet",
-            "--kind",
-            "rolling",
-        ])
-        .args(["--label", "local", "--verify", "checksum"])
-        .args([
-            "--endpoint",
-            &s3.endpoint(),
-            "--path-style",
-            "--region",
-            "us-east-1",
-        ])
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .output()
-        .expect("run the local create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = stdout_of(
+        Command::new("/usr/bin/time")
+            .args(["-f", "%e %M %U %S", "-o"])
+            .arg(times.path())
+            .arg(&ours)
+            .arg("create")
+            .arg("--source")
+            .arg(&data)
+            .args([
+                "--store",
+                "s3://bench/local",
+                "--network",
+                "benchnet",
+                "--kind",
+                "rolling",
+            ])
+            .args(["--label", "local", "--verify", "checksum"])
+            .args(s3.archiver_flags())
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET),
+        "the local create",
     );
     let local_s3_cpu = cpu_of(s3.pid()) - s3_cpu;
-    let local_meta: Value = serde_json::from_slice(&out.stdout).expect("metadata");
+    let local_meta: Value = serde_json::from_slice(&out).expect("metadata");
     let t: Vec<f64> = std::fs::read_to_string(times.path())
         .expect("times")
         .lines()

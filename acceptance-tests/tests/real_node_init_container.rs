@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use acceptance_tests::cargo_build;
 use acceptance_tests::node::{node, wait_for, Node};
-use acceptance_tests::servers::{KubeApi, TestServer};
+use acceptance_tests::servers::{stdout_of, KubeApi, TestServer};
 use serde_json::{json, Value};
 
 const KEY: &str = "initkey";
@@ -66,36 +66,26 @@ fn sums_here(dir: &Path) -> BTreeMap<String, String> {
 
 /// Publishes `src` with the local `testnet-archiver` into the store the pods read.
 fn publish(s3: &TestServer, store: &str, src: &Path, height: u32) -> Value {
-    let out = Command::new(cargo_build("archiver-cli", "bin", "testnet-archiver"))
-        .arg("create")
-        .arg("--source")
-        .arg(src)
-        .args([
-            "--store",
-            store,
-            "--network",
-            "ghostnet",
-            "--kind",
-            "rolling",
-        ])
-        .args(["--block-height", &height.to_string()])
-        .args([
-            "--endpoint",
-            &s3.endpoint(),
-            "--path-style",
-            "--region",
-            "us-east-1",
-        ])
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .output()
-        .expect("run testnet-archiver create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = stdout_of(
+        Command::new(cargo_build("archiver-cli", "bin", "testnet-archiver"))
+            .arg("create")
+            .arg("--source")
+            .arg(src)
+            .args([
+                "--store",
+                store,
+                "--network",
+                "ghostnet",
+                "--kind",
+                "rolling",
+            ])
+            .args(["--block-height", &height.to_string()])
+            .args(s3.archiver_flags())
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET),
+        "testnet-archiver create",
     );
-    serde_json::from_slice(&out.stdout).expect("metadata")
+    serde_json::from_slice(&out).expect("metadata")
 }
 
 /// An empty bound host-path claim `data` in `ns`.

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use acceptance_tests::node::{exit_code, node, pod_with_claim, wait_for, Node};
-use acceptance_tests::servers::{KubeApi, KubeServer, TestServer};
+use acceptance_tests::servers::{stdout_of, KubeApi, KubeServer, TestServer};
 use acceptance_tests::{cargo_build, flatten, Mirror, Workdir};
 use serde_json::{json, Value};
 
@@ -76,37 +76,29 @@ fn publish(
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(p, data).expect("write");
     }
-    let out = Command::new(cargo_build("archiver-cli", "bin", "testnet-archiver"))
-        .arg("create")
-        .arg("--source")
-        .arg(src.path())
-        .args([
-            "--store",
-            &format!("s3://{BUCKET}/{prefix}"),
-            "--network",
-            "ghostnet",
-            "--kind",
-            "rolling",
-            "--label",
-            label,
-            "--no-default-excludes",
-            "--single-publisher",
-            "--endpoint",
-            &s3.endpoint(),
-            "--path-style",
-            "--region",
-            "us-east-1",
-        ])
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .output()
-        .expect("run testnet-archiver create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = stdout_of(
+        Command::new(cargo_build("archiver-cli", "bin", "testnet-archiver"))
+            .arg("create")
+            .arg("--source")
+            .arg(src.path())
+            .args([
+                "--store",
+                &format!("s3://{BUCKET}/{prefix}"),
+                "--network",
+                "ghostnet",
+                "--kind",
+                "rolling",
+                "--label",
+                label,
+                "--no-default-excludes",
+                "--single-publisher",
+            ])
+            .args(s3.archiver_flags())
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET),
+        "testnet-archiver create",
     );
-    let meta: Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let meta: Value = serde_json::from_slice(&out).expect("metadata JSON");
     (
         meta["url"].as_str().expect("url").to_string(),
         meta["sha256"].as_str().expect("sha256").to_string(),
