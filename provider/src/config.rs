@@ -196,10 +196,11 @@ impl Shared {
         if url.starts_with("gs://") {
             config.endpoint = settings.gcs_endpoint.clone();
         }
-        let mut reads = objstore::RangedReads::default();
-        if let Some(n) = settings.read_connections {
-            reads.connections = n.into();
-        }
+        let reads = settings
+            .read_connections
+            .map_or_else(objstore::RangedReads::default, |n| {
+                objstore::RangedReads::with_connections(n.into())
+            });
         match objstore::open_with_reads(&url, &config, reads).await {
             Ok(s) => Some((url, s)),
             Err(e) => {
@@ -329,7 +330,7 @@ impl Provider for TestnetProvider {
                              estimate (null, with a warning).",
                         ),
                 )
-                .attr(Attribute::number("store_read_connections").optional().validate(tfplug::schema::validators::int_range(1, 64)).describe("Connections that read one S3 or GCS object at once, each fetching its own byte range (a failed range is retried alone): for `verify = \"full\"`, the read-back of stores that attest no checksum, and the Jobs that snapshot or restore claims (`--connections`). Defaults to 4."))
+                .attr(Attribute::number("store_read_connections").optional().validate(tfplug::schema::validators::int_range(1, 64)).describe("Connections that read one S3 or GCS object at once, each fetching its own byte range (a failed range is retried alone): for `verify = \"full\"`, the read-back of stores that attest no checksum, and the Jobs that snapshot or restore claims (`--connections`). The ranges in flight share 32 MiB, so more connections read smaller ranges (4 MiB each for 8). Defaults to 8."))
                 .attr(conn_attr("gcs_endpoint", "Custom GCS endpoint (emulators). Defaults to `STORAGE_EMULATOR_HOST`."))
                 .attr(conn_attr("archiver_image", &format!("Container image of the Jobs that snapshot claims (`testnet_snapshot_artifact.source_claim`). Defaults to `{DEFAULT_ARCHIVER_IMAGE}`, the `testnet-archiver` of this provider's version; set it to a copy in a registry your nodes pull from.")))
                 .block(NestedBlock::new(

@@ -68,7 +68,7 @@ pub(crate) struct Decoder {
     next: u64,
     /// Blocks that finished before an earlier one; at most one per worker.
     waiting: BTreeMap<u64, Piece>,
-    xxh: XxHash32,
+    xxh: ContentHash,
     frame_bytes: u64,
     cur: Bytes,
     /// Bytes read so far, for `Seek`.
@@ -94,7 +94,7 @@ impl Decoder {
         // reordered, the one being read.
         let (job_tx, job_rx) = bounded::<Job>(0);
         let (out_tx, out_rx) = bounded::<(u64, Piece)>(0);
-        let pool = BufPool::new(workers + 2, 4 << 20);
+        let pool = BufPool::new(workers + 2 + HASH_QUEUE + 1, 4 << 20);
         let spawn_err = |e: io::Error| ArchiveError::Internal {
             detail: format!("cannot start an LZ4 decoding thread: {e}"),
         };
@@ -113,7 +113,7 @@ impl Decoder {
             rx: out_rx,
             next: 0,
             waiting: BTreeMap::new(),
-            xxh: XxHash32::with_seed(0),
+            xxh: ContentHash::start()?,
             frame_bytes: 0,
             cur: Bytes::new(),
             pos: 0,
@@ -170,7 +170,7 @@ impl Decoder {
         self.next += 1;
         match piece {
             Piece::Data(b) => {
-                self.xxh.write(&b);
+                self.xxh.write(&b)?;
                 self.frame_bytes += b.len() as u64;
                 Ok(Some(b))
             }
@@ -179,8 +179,7 @@ impl Decoder {
                 checksum,
                 content_size,
             } => {
-                let got = (self.xxh.finish_32(), self.frame_bytes);
-                self.xxh = XxHash32::with_seed(0);
+                let got = (self.xxh.finish()?, self.frame_bytes);
                 self.frame_bytes = 0;
                 if let Some(want) = content_size {
                     if want != got.1 {
@@ -557,5 +556,77 @@ fn sequential(
         if fill < CHUNK {
             return Ok(());
         }
+    }
+}
+
+/// Decompressed blocks queued for the content checksum.
+const HASH_QUEUE: usize = 2;
+
+/// The frame's content checksum (xxHash32 of every decompressed byte, in order), computed on a
+/// thread of its own: it is sequential and costs about as much as the tar walk that would
+/// otherwise wait for it. The blocks are shared, not copied.
+enum ContentHash {
+    Inline(XxHash32),
+    Thread {
+        tx: Sender<Option<Bytes>>,
+        done: Receiver<u32>,
+    },
+}
+
+impl ContentHash {
+    fn start() -> Result<ContentHash, ArchiveError> {
+        let (tx, rx) = bounded::<Option<Bytes>>(HASH_QUEUE);
+        let (done_tx, done) = bounded::<u32>(1);
+        std::thread::Builder::new()
+            .name("archiver-xxhash".into())
+            .spawn(move || {
+                let mut x = XxHash32::with_seed(0);
+                for msg in rx {
+                    match msg {
+                        Some(b) => x.write(&b),
+                        None => {
+                            if done_tx.send(x.finish_32()).is_err() {
+                                return;
+                            }
+                            x = XxHash32::with_seed(0);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| ArchiveError::Internal {
+                detail: format!("cannot start the content checksum thread: {e}"),
+            })?;
+        Ok(ContentHash::Thread { tx, done })
+    }
+
+    fn write(&mut self, b: &Bytes) -> Result<(), ArchiveError> {
+        match self {
+            ContentHash::Inline(x) => {
+                x.write(b);
+                Ok(())
+            }
+            ContentHash::Thread { tx, .. } => tx.send(Some(b.clone())).map_err(|_| hash_stopped()),
+        }
+    }
+
+    /// The checksum of everything written since the last call.
+    fn finish(&mut self) -> Result<u32, ArchiveError> {
+        match self {
+            ContentHash::Inline(x) => {
+                let v = x.finish_32();
+                *x = XxHash32::with_seed(0);
+                Ok(v)
+            }
+            ContentHash::Thread { tx, done } => {
+                tx.send(None).map_err(|_| hash_stopped())?;
+                done.recv().map_err(|_| hash_stopped())
+            }
+        }
+    }
+}
+
+fn hash_stopped() -> ArchiveError {
+    ArchiveError::Internal {
+        detail: "the content checksum thread stopped".into(),
     }
 }

@@ -18,7 +18,7 @@ pub mod s3;
 pub mod url;
 
 pub use local::LocalStore;
-pub use ranged::RangedReads;
+pub use ranged::{RangedReads, DEFAULT_CONNECTIONS};
 pub use url::StoreUrl;
 
 /// A stream of bytes going to or coming from a store.
