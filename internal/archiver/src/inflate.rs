@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! compressed chunks -> split thread --blocks--> N workers
-//!        --decompressed blocks, any order--> Decoder (Read): reorder, xxHash32
+//!        --decompressed blocks, any order--> Decoder (Read): reorder --> xxHash32 thread
 //! ```
 
 use std::collections::BTreeMap;
@@ -564,13 +564,11 @@ const HASH_QUEUE: usize = 2;
 
 /// The frame's content checksum (xxHash32 of every decompressed byte, in order), computed on a
 /// thread of its own: it is sequential and costs about as much as the tar walk that would
-/// otherwise wait for it. The blocks are shared, not copied.
-enum ContentHash {
-    Inline(XxHash32),
-    Thread {
-        tx: Sender<Option<Bytes>>,
-        done: Receiver<u32>,
-    },
+/// otherwise wait for it (0.37 s of 1.6 s for a 2 GiB restore here). The blocks are shared, not
+/// copied; `None` asks for the checksum so far and starts the next frame's.
+struct ContentHash {
+    tx: Sender<Option<Bytes>>,
+    done: Receiver<u32>,
 }
 
 impl ContentHash {
@@ -596,32 +594,17 @@ impl ContentHash {
             .map_err(|e| ArchiveError::Internal {
                 detail: format!("cannot start the content checksum thread: {e}"),
             })?;
-        Ok(ContentHash::Thread { tx, done })
+        Ok(ContentHash { tx, done })
     }
 
     fn write(&mut self, b: &Bytes) -> Result<(), ArchiveError> {
-        match self {
-            ContentHash::Inline(x) => {
-                x.write(b);
-                Ok(())
-            }
-            ContentHash::Thread { tx, .. } => tx.send(Some(b.clone())).map_err(|_| hash_stopped()),
-        }
+        self.tx.send(Some(b.clone())).map_err(|_| hash_stopped())
     }
 
     /// The checksum of everything written since the last call.
     fn finish(&mut self) -> Result<u32, ArchiveError> {
-        match self {
-            ContentHash::Inline(x) => {
-                let v = x.finish_32();
-                *x = XxHash32::with_seed(0);
-                Ok(v)
-            }
-            ContentHash::Thread { tx, done } => {
-                tx.send(None).map_err(|_| hash_stopped())?;
-                done.recv().map_err(|_| hash_stopped())
-            }
-        }
+        self.tx.send(None).map_err(|_| hash_stopped())?;
+        self.done.recv().map_err(|_| hash_stopped())
     }
 }
 

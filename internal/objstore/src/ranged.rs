@@ -192,7 +192,11 @@ mod tests {
         assert_eq!(RangedReads::default().connections, 8);
         assert_eq!(size(8), 4 * mib);
         assert_eq!(size(4), 8 * mib);
-        assert_eq!(size(1), 8 * mib, "one connection still reads 8 MiB at a time");
+        assert_eq!(
+            size(1),
+            8 * mib,
+            "one connection still reads 8 MiB at a time"
+        );
         assert_eq!(size(32), mib);
         assert_eq!(size(64), mib, "never below 1 MiB");
         assert_eq!(RangedReads::with_connections(0).connections, 1);
