@@ -3,6 +3,7 @@
 //! what users see (`terraform show -json`, exit codes, diagnostics).
 
 pub mod header_proxy;
+pub mod job_interrupt;
 pub mod node;
 pub mod servers;
 

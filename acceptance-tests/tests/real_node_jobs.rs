@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use acceptance_tests::job_interrupt::{job_leftovers, wait_pod_log, InterruptedApply};
 use acceptance_tests::node::{node, pod_with_claim, wait_for, Node, PAUSE_IMAGE};
 use acceptance_tests::servers::{KubeApi, KubeServer, TestServer};
 use acceptance_tests::{cargo_build, flatten, Mirror, Workdir};
@@ -160,24 +161,6 @@ fn job_workdir(mirror: &Mirror, node: &Node, s3: &TestServer, ns: &str, job: &st
     wd
 }
 
-/// Jobs and their pods left in `ns`.
-fn leftovers(api: &KubeApi, ns: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for (what, path) in [
-        ("job", format!("/apis/batch/v1/namespaces/{ns}/jobs")),
-        (
-            "pod",
-            format!("/api/v1/namespaces/{ns}/pods?labelSelector=job-name"),
-        ),
-    ] {
-        let list = api.get(&path).expect("list");
-        for i in list["items"].as_array().into_iter().flatten() {
-            out.push(format!("{what} {}", i["metadata"]["name"]));
-        }
-    }
-    out
-}
-
 /// Every file below `dir` (relative path → bytes).
 fn files_below(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
@@ -301,7 +284,7 @@ fn snapshot_of_a_claim_a_running_pod_mounts_is_taken_by_a_job_and_confirmed_in_t
     );
 
     // The Job and its pod are gone; a second plan has nothing to do.
-    assert_eq!(leftovers(&api, ns), Vec::<String>::new());
+    assert_eq!(job_leftovers(&api, ns), Vec::<String>::new());
     wd.assert_no_changes();
     wd.destroy().ok();
     assert!(!object.exists(), "destroy removes the artifact");
@@ -336,7 +319,7 @@ fn a_job_nobody_can_schedule_fails_within_its_timeout_with_the_schedulers_reason
         "{text}"
     );
     assert!(wd.resource("testnet_snapshot_artifact.snap").is_none());
-    assert_eq!(leftovers(&api, ns), Vec::<String>::new());
+    assert_eq!(job_leftovers(&api, ns), Vec::<String>::new());
     assert!(!s3
         .dir()
         .join(format!("data/{BUCKET}/{ns}/base.json"))
@@ -367,7 +350,7 @@ fn a_missing_archiver_image_is_named() {
         text.contains("ErrImagePull") || text.contains("ImagePullBackOff"),
         "{text}"
     );
-    assert_eq!(leftovers(&api, ns), Vec::<String>::new());
+    assert_eq!(job_leftovers(&api, ns), Vec::<String>::new());
 }
 
 #[test]
@@ -517,16 +500,6 @@ resource "testnet_snapshot_artifact" "snap" {{
     validate().ok();
 }
 
-/// Sends `signal` (e.g. `-STOP`, `-CONT`, `-INT`) to process `pid`.
-fn signal(pid: u32, signal: &str) {
-    let ok = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill {signal} {pid}");
-}
-
 /// Ctrl-C while the Job runs: the Job and its pod are deleted and nothing is published. The
 /// store is stopped (SIGSTOP) as soon as the Job exists, so the archiver cannot have published
 /// anything when the interrupt arrives, whatever the timing; it continues once the archiver has
@@ -545,85 +518,18 @@ fn ctrl_c_during_an_in_cluster_snapshot_leaves_no_job_pod_object_or_index_entry(
         ns,
         r#"    env_secret_name = "store-creds""#,
     );
-    let out = std::fs::File::create(wd.path().join("apply.log")).expect("log");
-    let mut tf = wd
-        .command(&["apply", "-auto-approve", "-input=false", "-no-color"])
-        .stdout(out.try_clone().expect("log"))
-        .stderr(out)
-        .spawn()
-        .expect("start terraform apply");
-    let jobs = format!("/apis/batch/v1/namespaces/{ns}/jobs");
-    let job = wait_for("the snapshot Job exists", Duration::from_secs(120), || {
-        let l = api.get(&jobs).ok_or("no list")?;
-        l["items"][0]["metadata"]["name"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| "none yet".to_string())
-    });
-    signal(s3.pid(), "-STOP");
-    let resumed = std::cell::Cell::new(false);
-    let resume = || {
-        if !resumed.replace(true) {
-            signal(s3.pid(), "-CONT");
-        }
-    };
-    // The archiver is running (and waiting on the stopped store) when Terraform is interrupted.
-    let pod = wait_for("the Job's pod runs", Duration::from_secs(120), || {
-        let l = api
-            .get(&format!(
-                "/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3D{job}"
-            ))
-            .ok_or("no list")?;
-        let p = &l["items"][0];
-        if p["status"]["phase"] == "Running" {
-            Ok(p["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string())
-        } else {
-            resume_if_finished(p, &resume);
-            Err(p["status"].to_string())
-        }
-    });
-    signal(tf.id(), "-INT");
-    wait_for(
-        "the Job is being deleted",
-        Duration::from_secs(60),
-        || match api.get(&format!("{jobs}/{job}")) {
-            None => Ok(()),
-            Some(j) if !j["metadata"]["deletionTimestamp"].is_null() => Ok(()),
-            Some(j) => Err(j["status"].to_string()),
-        },
-    );
+    let run = InterruptedApply::start(&wd, &api, ns, "snapshot", s3.pid());
+    run.wait_job_deleting(&api, ns);
     // The archiver has the SIGTERM (its own words, in its log) before the store answers again:
     // it cannot have published, and what it does next is its clean-up.
-    wait_for(
-        "the archiver reports the interrupt",
-        Duration::from_secs(90),
-        || {
-            let (code, body) = api.send(
-                "GET",
-                &format!("/api/v1/namespaces/{ns}/pods/{pod}/log"),
-                "application/json",
-                None,
-            );
-            if code == 200 && body.contains("testnet-archiver: interrupted, cleaning up") {
-                Ok(())
-            } else if code == 404 {
-                resume();
-                panic!("the Job's pod went away without reporting the interrupt");
-            } else {
-                Err(format!("{code} {body}"))
-            }
-        },
+    wait_pod_log(
+        &api,
+        ns,
+        &run.pod,
+        "testnet-archiver: interrupted, cleaning up",
     );
-    resume();
-    let status = wait_for("terraform exits", Duration::from_secs(240), || {
-        tf.try_wait()
-            .expect("wait terraform")
-            .ok_or_else(|| "running".to_string())
-    });
-    let log = std::fs::read_to_string(wd.path().join("apply.log")).unwrap_or_default();
+    let pod = run.pod.clone();
+    let (status, log) = run.finish(&wd);
     assert!(
         !status.success(),
         "apply must fail when interrupted:\n{log}"
@@ -633,20 +539,8 @@ fn ctrl_c_during_an_in_cluster_snapshot_leaves_no_job_pod_object_or_index_entry(
         "{log}"
     );
     assert!(wd.resource("testnet_snapshot_artifact.snap").is_none());
-    assert_eq!(leftovers(&api, ns), Vec::<String>::new(), "pod {pod}");
+    assert_eq!(job_leftovers(&api, ns), Vec::<String>::new(), "pod {pod}");
     let prefix = s3.dir().join(format!("data/{BUCKET}/{ns}"));
     let left: Vec<String> = files_below(&prefix).into_keys().collect();
     assert_eq!(left, Vec::<String>::new(), "objects left in the store");
-}
-
-/// A pod that ended before it was seen running cannot show the interrupt: fail clearly, with the
-/// store resumed so nothing hangs.
-fn resume_if_finished(p: &Value, resume: &dyn Fn()) {
-    if matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) {
-        resume();
-        panic!(
-            "the Job's pod ended before it was seen running: {}",
-            p["status"]
-        );
-    }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use acceptance_tests::job_interrupt::{job_leftovers, InterruptedApply};
 use acceptance_tests::node::{exit_code, node, pod_with_claim, wait_for, Node};
 use acceptance_tests::servers::{stdout_of, KubeApi, KubeServer, TestServer};
 use acceptance_tests::{cargo_build, flatten, Mirror, Workdir};
@@ -174,24 +175,6 @@ fn workdir(mirror: &Mirror) -> Workdir {
     wd
 }
 
-/// Jobs and their pods left in `ns`.
-fn leftovers(api: &KubeApi, ns: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for (what, path) in [
-        ("job", format!("/apis/batch/v1/namespaces/{ns}/jobs")),
-        (
-            "pod",
-            format!("/api/v1/namespaces/{ns}/pods?labelSelector=job-name"),
-        ),
-    ] {
-        let list = api.get(&path).expect("list");
-        for i in list["items"].as_array().into_iter().flatten() {
-            out.push(format!("{what} {}", i["metadata"]["name"]));
-        }
-    }
-    out
-}
-
 /// The claim `ns/restored` is gone from the cluster (or on its way out).
 fn claim_gone(api: &KubeApi, ns: &str) {
     wait_for(
@@ -284,7 +267,7 @@ fn a_claim_restored_by_a_job_holds_every_file_of_the_artifact_and_is_replaced_on
         "the Job's pod bound the WaitForFirstConsumer claim: {st}"
     );
     assert_eq!(st["restore_from"]["url"], url.as_str());
-    assert_eq!(leftovers(&api, ns), Vec::<String>::new());
+    assert_eq!(job_leftovers(&api, ns), Vec::<String>::new());
     assert_eq!(listing_in_pod(node, ns, "list-1"), expected_listing(&first));
     wd.assert_no_changes();
 
@@ -376,7 +359,7 @@ fn a_failed_restore_leaves_no_claim_and_the_next_apply_creates_it_again() {
     );
     assert!(wd.resource("testnet_shared_state_pvc.state").is_none());
     claim_gone(&api, ns);
-    assert_eq!(leftovers(&api, ns), Vec::<String>::new());
+    assert_eq!(job_leftovers(&api, ns), Vec::<String>::new());
 
     // Right credentials, object still missing: the archiver's not-found.
     let (code, body) = api.send(
@@ -534,16 +517,6 @@ resource "testnet_shared_state_pvc" "state" {{
     validate().ok();
 }
 
-/// Sends `signal` (e.g. `-STOP`, `-CONT`, `-INT`) to process `pid`.
-fn signal(pid: u32, signal: &str) {
-    let ok = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill {signal} {pid}");
-}
-
 /// Ctrl-C while the restore Job runs: the Job and its pod are deleted, and the claim is deleted
 /// and not recorded. The store is stopped (SIGSTOP) once the Job exists, so the restore cannot
 /// have finished when the interrupt arrives; it continues once the Job is being deleted.
@@ -574,65 +547,9 @@ fn ctrl_c_during_a_restore_leaves_no_job_no_pod_and_no_claim() {
         ),
     );
     wd.init();
-    let out = std::fs::File::create(wd.path().join("apply.log")).expect("log");
-    let mut tf = wd
-        .command(&["apply", "-auto-approve", "-input=false", "-no-color"])
-        .stdout(out.try_clone().expect("log"))
-        .stderr(out)
-        .spawn()
-        .expect("start terraform apply");
-    let jobs = format!("/apis/batch/v1/namespaces/{ns}/jobs");
-    let job = wait_for("the restore Job exists", Duration::from_secs(120), || {
-        let l = api.get(&jobs).ok_or("no list")?;
-        l["items"][0]["metadata"]["name"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| "none yet".to_string())
-    });
-    signal(s3.pid(), "-STOP");
-    let resumed = std::cell::Cell::new(false);
-    let resume = || {
-        if !resumed.replace(true) {
-            signal(s3.pid(), "-CONT");
-        }
-    };
-    wait_for("the Job's pod runs", Duration::from_secs(120), || {
-        let l = api
-            .get(&format!(
-                "/api/v1/namespaces/{ns}/pods?labelSelector=job-name%3D{job}"
-            ))
-            .ok_or("no list")?;
-        let p = &l["items"][0];
-        if p["status"]["phase"] == "Running" {
-            Ok(())
-        } else {
-            if matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) {
-                resume();
-                panic!(
-                    "the Job's pod ended before it was seen running: {}",
-                    p["status"]
-                );
-            }
-            Err(p["status"].to_string())
-        }
-    });
-    signal(tf.id(), "-INT");
-    wait_for(
-        "the Job is being deleted",
-        Duration::from_secs(60),
-        || match api.get(&format!("{jobs}/{job}")) {
-            None => Ok(()),
-            Some(j) if !j["metadata"]["deletionTimestamp"].is_null() => Ok(()),
-            Some(j) => Err(j["status"].to_string()),
-        },
-    );
-    resume();
-    let status = wait_for("terraform exits", Duration::from_secs(240), || {
-        tf.try_wait()
-            .expect("wait terraform")
-            .ok_or_else(|| "running".to_string())
-    });
-    let log = std::fs::read_to_string(wd.path().join("apply.log")).unwrap_or_default();
+    let run = InterruptedApply::start(&wd, &api, ns, "restore", s3.pid());
+    run.wait_job_deleting(&api, ns);
+    let (status, log) = run.finish(&wd);
     assert!(
         !status.success(),
         "apply must fail when interrupted:\n{log}"
@@ -642,6 +559,6 @@ fn ctrl_c_during_a_restore_leaves_no_job_no_pod_and_no_claim() {
         "{log}"
     );
     assert!(wd.resource("testnet_shared_state_pvc.state").is_none());
-    assert_eq!(leftovers(&api, ns), Vec::<String>::new());
+    assert_eq!(job_leftovers(&api, ns), Vec::<String>::new());
     claim_gone(&api, ns);
 }
