@@ -680,10 +680,11 @@ impl S3Store {
                 .map_err(|e| self.map_err(key, e))?;
             ok = attested(head.checksum_sha256());
         }
-        // A server that attests no composite checksum (s3s-fs) checked each part's SHA-256 on
-        // receipt; reading the object back and comparing it with the fingerprints of the parts
-        // sent confirms it holds exactly those bytes, without a second SHA-256 pass. A full
-        // read-back by the caller follows otherwise and is the stronger check.
+        // A server that attests no composite checksum may not have checked the parts' SHA-256
+        // either (s3s-fs 0.14 checks a single PUT's checksum, not a part's); reading the object
+        // back and comparing it with the fingerprints of the parts sent confirms it holds exactly
+        // those bytes, without a second SHA-256 pass. A full read-back by the caller follows
+        // otherwise and is the stronger check.
         let read_back = !ok && !opts.full_read_follows;
         if read_back {
             self.compare_read_back(key, &prints).await?;
