@@ -560,7 +560,7 @@ fn sequential(
 }
 
 /// Decompressed blocks queued for the content checksum.
-const HASH_QUEUE: usize = 2;
+const HASH_QUEUE: usize = 1;
 
 /// The frame's content checksum (xxHash32 of every decompressed byte, in order), computed on a
 /// thread of its own: it is sequential and costs about as much as the tar walk that would
