@@ -316,3 +316,43 @@ pub fn parse_sums(log: &str) -> std::collections::BTreeMap<String, String> {
 pub fn exit_code(pod: &Value) -> Option<i64> {
     pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"].as_i64()
 }
+
+/// A claim `name` of `size` in `ns`, on a host-path class `class` (made if missing), once it is
+/// bound; returns the volume's directory on this machine, where a test can fill or read it.
+pub fn bound_hostpath_claim(
+    api: &KubeApi,
+    ns: &str,
+    class: &str,
+    name: &str,
+    size: &str,
+) -> PathBuf {
+    let (code, body) = api.post(
+        "/apis/storage.k8s.io/v1/storageclasses",
+        &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": class},
+            "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete"}),
+    );
+    assert!(code == 201 || code == 409, "class: {body}");
+    let (code, body) = api.post(
+        &format!("/api/v1/namespaces/{ns}/persistentvolumeclaims"),
+        &json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class,
+                "resources": {"requests": {"storage": size}}}}),
+    );
+    assert_eq!(code, 201, "claim: {body}");
+    let volume = wait_for("claim bound", Duration::from_secs(120), || {
+        let c = api
+            .get(&format!(
+                "/api/v1/namespaces/{ns}/persistentvolumeclaims/{name}"
+            ))
+            .ok_or("absent")?;
+        c["spec"]["volumeName"]
+            .as_str()
+            .filter(|_| c["status"]["phase"] == "Bound")
+            .map(str::to_string)
+            .ok_or_else(|| c["status"].to_string())
+    });
+    let pv = api
+        .get(&format!("/api/v1/persistentvolumes/{volume}"))
+        .expect("the PV");
+    PathBuf::from(pv["spec"]["hostPath"]["path"].as_str().expect("host path"))
+}

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use acceptance_tests::node::{node, wait_for};
+use acceptance_tests::node::{bound_hostpath_claim, node, wait_for};
 use acceptance_tests::servers::{stdout_of, KubeApi, TestServer};
 use acceptance_tests::Mirror;
 use serde_json::{json, Value};
@@ -42,35 +42,7 @@ fn cpu_of(pid: u32) -> f64 {
 
 /// Fills a bound host-path claim `state` with `data`; returns its directory.
 fn claim_with(api: &KubeApi, data: &Path) -> PathBuf {
-    let (code, body) = api.post(
-        "/apis/storage.k8s.io/v1/storageclasses",
-        &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "hostpath-bench"},
-            "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete"}),
-    );
-    assert!(code == 201 || code == 409, "class: {body}");
-    let (code, body) = api.post(
-        &format!("/api/v1/namespaces/{NS}/persistentvolumeclaims"),
-        &json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "state"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "hostpath-bench",
-                "resources": {"requests": {"storage": "4Gi"}}}}),
-    );
-    assert_eq!(code, 201, "claim: {body}");
-    let volume = wait_for("claim bound", Duration::from_secs(120), || {
-        let c = api
-            .get(&format!(
-                "/api/v1/namespaces/{NS}/persistentvolumeclaims/state"
-            ))
-            .ok_or("absent")?;
-        c["spec"]["volumeName"]
-            .as_str()
-            .filter(|_| c["status"]["phase"] == "Bound")
-            .map(str::to_string)
-            .ok_or_else(|| c["status"].to_string())
-    });
-    let pv = api
-        .get(&format!("/api/v1/persistentvolumes/{volume}"))
-        .expect("PV");
-    let dir = PathBuf::from(pv["spec"]["hostPath"]["path"].as_str().expect("host path"));
+    let dir = bound_hostpath_claim(api, NS, "hostpath-bench", "state", "4Gi");
     let st = Command::new("cp")
         .arg("-a")
         .arg(format!("{}/.", data.display()))

@@ -10,10 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use acceptance_tests::cargo_build;
-use acceptance_tests::node::{node, wait_for, Node};
+use acceptance_tests::node::{bound_hostpath_claim, node, Node};
 use acceptance_tests::servers::{stdout_of, KubeApi, TestServer};
 use serde_json::{json, Value};
 
@@ -90,30 +89,7 @@ fn publish(s3: &TestServer, store: &str, src: &Path, height: u32) -> Value {
 
 /// An empty bound host-path claim `data` in `ns`.
 fn claim(api: &KubeApi, ns: &str) {
-    let class = format!("hostpath-{ns}");
-    let (code, body) = api.post(
-        "/apis/storage.k8s.io/v1/storageclasses",
-        &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": class},
-            "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete"}),
-    );
-    assert!(code == 201 || code == 409, "class: {body}");
-    let (code, body) = api.post(
-        &format!("/api/v1/namespaces/{ns}/persistentvolumeclaims"),
-        &json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class,
-                "resources": {"requests": {"storage": "1Gi"}}}}),
-    );
-    assert_eq!(code, 201, "claim: {body}");
-    wait_for("claim bound", Duration::from_secs(120), || {
-        let c = api
-            .get(&format!(
-                "/api/v1/namespaces/{ns}/persistentvolumeclaims/data"
-            ))
-            .ok_or("absent")?;
-        (c["status"]["phase"] == "Bound")
-            .then_some(())
-            .ok_or_else(|| c["status"].to_string())
-    });
+    bound_hostpath_claim(api, ns, &format!("hostpath-{ns}"), "data", "1Gi");
 }
 
 /// The pod of docs/guides/init-container.md, in the form a chart would render it: the restore

@@ -9,10 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use acceptance_tests::job_interrupt::{job_leftovers, wait_pod_log, InterruptedApply};
-use acceptance_tests::node::{node, pod_with_claim, wait_for, Node, PAUSE_IMAGE};
+use acceptance_tests::node::{bound_hostpath_claim, node, pod_with_claim, Node, PAUSE_IMAGE};
 use acceptance_tests::servers::{KubeApi, KubeServer, TestServer};
 use acceptance_tests::{cargo_build, flatten, Mirror, Workdir};
 use serde_json::{json, Value};
@@ -41,36 +40,7 @@ fn secret(api: &KubeApi, ns: &str, name: &str, key: &str, secret: &str) {
 
 /// A bound host-path claim `state` in `ns` holding `files`; returns its directory on this machine.
 fn claim_with_files(api: &KubeApi, ns: &str, files: &BTreeMap<&str, Vec<u8>>) -> PathBuf {
-    let class = format!("hostpath-{ns}");
-    let (code, body) = api.post(
-        "/apis/storage.k8s.io/v1/storageclasses",
-        &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": class},
-            "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete"}),
-    );
-    assert!(code == 201 || code == 409, "class: {body}");
-    let (code, body) = api.post(
-        &format!("/api/v1/namespaces/{ns}/persistentvolumeclaims"),
-        &json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "state"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class,
-                "resources": {"requests": {"storage": "1Gi"}}}}),
-    );
-    assert_eq!(code, 201, "claim: {body}");
-    let volume = wait_for("claim bound", Duration::from_secs(120), || {
-        let c = api
-            .get(&format!(
-                "/api/v1/namespaces/{ns}/persistentvolumeclaims/state"
-            ))
-            .ok_or("absent")?;
-        c["spec"]["volumeName"]
-            .as_str()
-            .filter(|_| c["status"]["phase"] == "Bound")
-            .map(str::to_string)
-            .ok_or_else(|| c["status"].to_string())
-    });
-    let pv = api
-        .get(&format!("/api/v1/persistentvolumes/{volume}"))
-        .expect("the PV");
-    let dir = PathBuf::from(pv["spec"]["hostPath"]["path"].as_str().expect("host path"));
+    let dir = bound_hostpath_claim(api, ns, &format!("hostpath-{ns}"), "state", "1Gi");
     for (name, data) in files {
         let p = dir.join(name);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");

@@ -175,6 +175,31 @@ fn workdir(mirror: &Mirror) -> Workdir {
     wd
 }
 
+/// A work directory on the node whose claim restores `url`, initialised.
+fn node_workdir(
+    mirror: &Mirror,
+    node: &Node,
+    s3: &TestServer,
+    ns: &str,
+    class: &str,
+    url: &str,
+) -> Workdir {
+    let wd = workdir(mirror);
+    wd.write(
+        "main.tf",
+        &config(
+            &node.kubeconfig,
+            &s3.endpoint(),
+            &node.image,
+            ns,
+            class,
+            &format!("    url = \"{url}\""),
+        ),
+    );
+    wd.init();
+    wd
+}
+
 /// The claim `ns/restored` is gone from the cluster (or on its way out).
 fn claim_gone(api: &KubeApi, ns: &str) {
     wait_for(
@@ -330,19 +355,7 @@ fn a_failed_restore_leaves_no_claim_and_the_next_apply_creates_it_again() {
     std::fs::rename(&object, &aside).expect("move the object away");
 
     let mirror = Mirror::testnet();
-    let wd = workdir(&mirror);
-    wd.write(
-        "main.tf",
-        &config(
-            &node.kubeconfig,
-            &s3.endpoint(),
-            &node.image,
-            ns,
-            &class,
-            &format!("    url = \"{url}\""),
-        ),
-    );
-    wd.init();
+    let wd = node_workdir(&mirror, node, &s3, ns, &class, &url);
     // The Secret's credentials are wrong: the archiver in the pod says so.
     let run = wd
         .apply()
@@ -534,19 +547,7 @@ fn ctrl_c_during_a_restore_leaves_no_job_no_pod_and_no_claim() {
     first_consumer_class(&api, &class);
     let (url, _) = publish(&s3, ns, "6", &source_files(6));
     let mirror = Mirror::testnet();
-    let wd = workdir(&mirror);
-    wd.write(
-        "main.tf",
-        &config(
-            &node.kubeconfig,
-            &s3.endpoint(),
-            &node.image,
-            ns,
-            &class,
-            &format!("    url = \"{url}\""),
-        ),
-    );
-    wd.init();
+    let wd = node_workdir(&mirror, node, &s3, ns, &class, &url);
     let run = InterruptedApply::start(&wd, &api, ns, "restore", s3.pid());
     run.wait_job_deleting(&api, ns);
     let (status, log) = run.finish(&wd);
